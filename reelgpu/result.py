@@ -1,0 +1,36 @@
+"""What every export returns, and the callback types it accepts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+# progress(done_frames, total_frames): called from the frame loop, throttle on the receiving side.
+ProgressCallback = Callable[[int, int], None]
+# cancel() -> True to stop: checked between frames; the export then raises `Cancelled`.
+CancelCheck = Callable[[], bool]
+
+
+@dataclass
+class ExportResult:
+    """Outcome of one export. ``backend`` names what ran per stage, never silently."""
+
+    output: Path
+    frames: int
+    duration_s: float
+    width: int
+    height: int
+    fps: float
+    backend: dict[str, str] = field(default_factory=dict)  # {"decode", "process", "encode"}
+    timings_s: dict[str, float] = field(default_factory=dict)
+    has_audio: bool = False
+    extra_outputs: list[Path] = field(default_factory=list)  # sidecar JSON, per-clip files
+    meta: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["output"] = str(self.output)
+        out["extra_outputs"] = [str(p) for p in self.extra_outputs]
+        return out

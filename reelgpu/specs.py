@@ -1,0 +1,428 @@
+"""The parameter contract of each export, as pydantic models: the single source of truth.
+
+Exports, the CLI, the RunPod handler and ``reelgpu schema NAME`` all derive from these models;
+no other module keeps a list of parameters. Keys are accepted in snake_case and in the
+camelCase the editor sends (``radiusX``, ``startTime``, ``trimRange``...). Unknown keys are
+rejected with the key named, except inside ``meta`` (free-form, echoed back).
+
+Size limits (keyframes per clip, clips, text layers, text length) are not enforced here but in
+:mod:`reelgpu.limits`, so they raise ``LimitExceeded`` rather than ``InvalidSpec``.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from .errors import InvalidSpec
+
+HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Opacity = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+class _Model(BaseModel):
+    """Strict base: snake_case or camelCase keys, unknown keys rejected."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+    )
+
+
+def _check_color(value: str | None) -> str | None:
+    if value is not None and not HEX_COLOR.match(value):
+        raise ValueError(f"colour must be '#RRGGBB', got {value!r}")
+    return value
+
+
+# --------------------------------------------------------------------------- encoding
+class EncodeSettings(_Model):
+    """Video/audio encoder settings shared by all exports."""
+
+    codec: Literal["h264", "hevc"] = "h264"
+    crf: int = Field(18, ge=0, le=51, description="x264/x265 constant rate factor (CPU encoder)")
+    cq: int = Field(19, ge=0, le=51, description="NVENC constant quality (GPU encoder)")
+    preset: str | None = Field(
+        None, description="x264 preset (default 'fast') or NVENC preset p1..p7 (default 'p4')"
+    )
+    audio_bitrate: str = Field("192k", pattern=r"^[1-9][0-9]{1,3}k$")
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str | None) -> str | None:
+        x264 = {"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"}
+        nvenc = {f"p{i}" for i in range(1, 8)}
+        if value is not None and value not in x264 | nvenc:
+            raise ValueError(f"unknown preset {value!r}; use one of {sorted(x264)} or p1..p7")
+        return value
+
+    @property
+    def audio_bitrate_bps(self) -> int:
+        return int(self.audio_bitrate[:-1]) * 1000
+
+
+# --------------------------------------------------------------------------- framing
+class CropKeyframe(_Model):
+    """A crop box at a time on the untrimmed clip timeline: top-left x, y and size, in source pixels."""
+
+    time: NonNegFloat | None = Field(None, description="seconds from the clip start")
+    frame: NonNegFloat | None = Field(None, description="frame index at the source fps (instead of time)")
+    x: FiniteFloat
+    y: FiniteFloat
+    width: PosFloat
+    height: PosFloat
+    origin: str | None = Field(None, description="editor bookkeeping ('permanent', 'user', 'trim'); ignored")
+
+    @model_validator(mode="after")
+    def _time_or_frame(self) -> CropKeyframe:
+        if (self.time is None) == (self.frame is None):
+            raise ValueError("give exactly one of 'time' or 'frame'")
+        return self
+
+
+class SpeedSegment(_Model):
+    start: NonNegFloat
+    end: NonNegFloat
+    speed: float = Field(1.0, gt=0, le=4, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SpeedSegment:
+        if self.end <= self.start:
+            raise ValueError(f"segment end ({self.end}) must be after its start ({self.start})")
+        return self
+
+
+def _trim_range_from_any(value: Any) -> Any:
+    """``trimRange`` arrives as ``{start, end}`` or ``[start, end]``."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise ValueError("trimRange as a list must be [start, end]")
+        return {"start": value[0], "end": value[1]}
+    return value
+
+
+class TrimRange(_Model):
+    start: NonNegFloat
+    end: NonNegFloat
+
+
+class SegmentData(_Model):
+    """Trim and speed segments of one clip, in clip seconds."""
+
+    trim_start: NonNegFloat | None = None
+    trim_end: NonNegFloat | None = None
+    trim_range: TrimRange | None = None
+    segments: list[SpeedSegment] = Field(default_factory=list)
+
+    @field_validator("trim_range", mode="before")
+    @classmethod
+    def _trim_list(cls, value: Any) -> Any:
+        return _trim_range_from_any(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SegmentData:
+        start, end = self.trim
+        if end is not None and end <= start:
+            raise ValueError(f"trim end ({end}) must be after trim start ({start})")
+        for a, b in zip(self.segments, self.segments[1:]):
+            if b.start < a.end - 1e-9:
+                raise ValueError("segments must be sorted and must not overlap")
+        return self
+
+    @property
+    def trim(self) -> tuple[float, float | None]:
+        """(start, end or None) in clip seconds; ``trimRange`` wins over trim_start/trim_end."""
+        if self.trim_range is not None:
+            return self.trim_range.start, self.trim_range.end
+        return (self.trim_start or 0.0), self.trim_end
+
+
+class FramingClip(_Model):
+    source_key: str | None = Field(None, description="source of this clip; default: the job's input")
+    source_start_time: NonNegFloat = 0.0
+    source_end_time: NonNegFloat | None = None
+    keyframes: list[CropKeyframe] = Field(default_factory=list)
+    segment_data: SegmentData | None = None
+    rotation: FiniteFloat = Field(0.0, description="degrees, counter-clockwise positive")
+    # Informational fields the editor sends; accepted so real payloads validate, otherwise unused.
+    clip_index: int | None = None
+    clip_name: str | None = None
+    duration: NonNegFloat | None = None
+
+    @model_validator(mode="after")
+    def _source_range(self) -> FramingClip:
+        if self.source_end_time is not None and self.source_end_time <= self.source_start_time:
+            raise ValueError(
+                f"source_end_time ({self.source_end_time}) must be after source_start_time ({self.source_start_time})"
+            )
+        return self
+
+
+class Transition(_Model):
+    type: Literal["cut", "fade", "dissolve"] = "cut"
+    duration: float = Field(0.5, ge=0, le=10, allow_inf_nan=False)
+
+
+def parse_rational(value: float | int | str) -> Fraction:
+    """'30000/1001', '29.97', 30 -> Fraction, limited to a sane denominator."""
+    frac = Fraction(str(value)) if isinstance(value, str) else Fraction(value)
+    return frac.limit_denominator(1001)
+
+
+class FramingSpec(_Model):
+    """Parameters of the framing export (CONTRACT.md, Framing)."""
+
+    clips: list[FramingClip] = Field(min_length=1)
+    target_width: int | None = Field(None, gt=0)
+    target_height: int | None = Field(None, gt=0)
+    aspect_ratio: str = Field("9:16", pattern=r"^[1-9][0-9]*:[1-9][0-9]*$")
+    upscale_factor: float = Field(4.0, gt=0, le=16, allow_inf_nan=False)
+    fps: float | str | None = Field(None, description="output rate, e.g. 30 or '30000/1001'; default: source")
+    interpolation: Literal["catmull_rom", "linear"] = "catmull_rom"
+    include_audio: bool = True
+    transition: Transition = Field(default_factory=Transition)
+    encode: EncodeSettings = Field(default_factory=EncodeSettings)
+    meta: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_clip_shorthand(cls, data: Any) -> Any:
+        """Accept ``{keyframes, segment_data, rotation, ...}`` at top level as a one-clip job."""
+        if isinstance(data, dict) and "clips" not in data:
+            clip_keys = {"keyframes", "segment_data", "segmentData", "rotation", "source_start_time",
+                         "sourceStartTime", "source_end_time", "sourceEndTime"}
+            clip = {k: data[k] for k in list(data) if k in clip_keys}
+            rest = {k: v for k, v in data.items() if k not in clip_keys}
+            return {**rest, "clips": [clip]}
+        return data
+
+    @field_validator("fps")
+    @classmethod
+    def _fps_ok(cls, value: float | str | None) -> float | str | None:
+        if value is None:
+            return None
+        try:
+            rate = parse_rational(value)
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"fps must be a number or 'num/den', got {value!r}") from None
+        if not 1 <= rate <= 240:
+            raise ValueError(f"fps must be within 1..240, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _even_target(self) -> FramingSpec:
+        for name in ("target_width", "target_height"):
+            v = getattr(self, name)
+            if v is not None and v % 2:
+                raise ValueError(f"{name} must be even (4:2:0 video), got {v}")
+        if (self.target_width is None) != (self.target_height is None):
+            raise ValueError("give both target_width and target_height, or neither")
+        return self
+
+    @property
+    def fps_rational(self) -> Fraction | None:
+        return None if self.fps is None else parse_rational(self.fps)
+
+    @property
+    def aspect(self) -> Fraction:
+        w, h = self.aspect_ratio.split(":")
+        return Fraction(int(w), int(h))
+
+
+# --------------------------------------------------------------------------- overlay
+class HighlightKeyframe(_Model):
+    """Ellipse centre (x, y) and radii in pixels of the video, at ``time`` seconds."""
+
+    time: NonNegFloat
+    x: FiniteFloat
+    y: FiniteFloat
+    radius_x: NonNegFloat = Field(alias="radiusX")
+    radius_y: NonNegFloat = Field(alias="radiusY")
+    stroke_opacity: Opacity | None = None
+    fill_opacity: Opacity | None = None
+    opacity: Opacity | None = Field(None, description="legacy: maps to fillOpacity")
+    color: str | None = "#FFFFFF"
+
+    _color = field_validator("color")(classmethod(lambda cls, v: _check_color(v)))
+
+    @model_validator(mode="after")
+    def _legacy_opacity(self) -> HighlightKeyframe:
+        # Legacy keyframes carry only `opacity`: it becomes the fill; the stroke defaults to 0.85.
+        updates: dict[str, float] = {}
+        if self.fill_opacity is None and self.opacity is not None:
+            updates["fill_opacity"] = self.opacity
+        if self.stroke_opacity is None:
+            updates["stroke_opacity"] = 0.85
+        for key, value in updates.items():
+            object.__setattr__(self, key, value)
+        return self
+
+
+class HighlightRegion(_Model):
+    id: str | int | None = None
+    start_time: NonNegFloat
+    end_time: NonNegFloat
+    enabled: bool = True
+    keyframes: list[HighlightKeyframe] = Field(default_factory=list)
+    video_width: int | None = Field(None, gt=0)
+    video_height: int | None = Field(None, gt=0)
+    # Editor bookkeeping, accepted and ignored.
+    label: str | None = None
+    auto_generated: bool | None = None
+    detections: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HighlightRegion:
+        if self.end_time < self.start_time:
+            raise ValueError(f"end_time ({self.end_time}) is before start_time ({self.start_time})")
+        return self
+
+
+class OverlaySettings(_Model):
+    highlight_shape: Literal["body", "ground"] = "body"
+    stroke_width: float = Field(2.0, ge=0, le=50, allow_inf_nan=False, description="px at 1080 lines")
+    fill_enabled: bool = False
+    fill_opacity: Opacity | None = Field(None, description="default 0.05 (0.15 for ground)")
+    dim_strength: Opacity = 0.15
+
+
+class TextLayer(_Model):
+    """A full-frame RGBA PNG of exactly the video's size, shown while start <= t < end."""
+
+    start_time: NonNegFloat
+    end_time: NonNegFloat
+    png_b64: str | None = None
+    png_key: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TextLayer:
+        if (self.png_b64 is None) == (self.png_key is None):
+            raise ValueError("give exactly one of 'png_b64' or 'png_key'")
+        if self.end_time <= self.start_time:
+            raise ValueError(f"end_time ({self.end_time}) must be after start_time ({self.start_time})")
+        return self
+
+
+class OverlaySpec(_Model):
+    """Parameters of the overlay export (CONTRACT.md, Overlay)."""
+
+    highlight_regions: list[HighlightRegion] = Field(default_factory=list)
+    effect_type: Literal["dark_overlay", "brightness_boost", "original"] = "dark_overlay"
+    overlay_settings: OverlaySettings = Field(default_factory=OverlaySettings)
+    highlight_color: str | None = Field(None, description="'#RRGGBB' overrides every keyframe; 'none' = dim only")
+    text_layers: list[TextLayer] = Field(default_factory=list)
+    include_audio: bool = True
+    encode: EncodeSettings = Field(default_factory=EncodeSettings)
+    meta: dict[str, Any] | None = None
+
+    @field_validator("highlight_color")
+    @classmethod
+    def _color_or_none(cls, value: str | None) -> str | None:
+        return value if value in (None, "none") else _check_color(value)
+
+
+# --------------------------------------------------------------------------- annotate
+class AnnotateClip(_Model):
+    start_time: NonNegFloat
+    end_time: NonNegFloat
+    name: str = ""
+    notes: str = ""
+    rating: int = Field(3, ge=1, le=5)
+    tags: list[str] = Field(default_factory=list)
+    video_sequence: int | str | None = None
+    id: str | int | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AnnotateClip:
+        if self.end_time <= self.start_time:
+            raise ValueError(f"end_time ({self.end_time}) must be after start_time ({self.start_time})")
+        return self
+
+
+class AnnotateSpec(_Model):
+    """Parameters of the annotate export (CONTRACT.md, Annotate)."""
+
+    clips: list[AnnotateClip] = Field(min_length=1)
+    mode: Literal["compilation", "clips"] = "compilation"
+    min_rating: int = Field(4, ge=1, le=5)
+    input_keys: dict[str, str] | None = Field(None, description="video_sequence -> source key or path")
+    include_audio: bool = True
+    encode: EncodeSettings = Field(default_factory=EncodeSettings)
+    meta: dict[str, Any] | None = None
+
+
+# --------------------------------------------------------------------------- entry points
+SPEC_MODELS: dict[str, type[_Model]] = {
+    "framing": FramingSpec,
+    "overlay": OverlaySpec,
+    "annotate": AnnotateSpec,
+}
+ExportSpec = FramingSpec | OverlaySpec | AnnotateSpec
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "params"
+
+
+def parse_spec(kind: str, params: Any) -> ExportSpec:
+    """Validate ``params`` for export ``kind``; raise :class:`InvalidSpec` naming the field."""
+    model = SPEC_MODELS.get(kind)
+    if model is None:
+        raise InvalidSpec(f"type: unknown export {kind!r}; expected one of {sorted(SPEC_MODELS)}")
+    if isinstance(params, model):
+        return params
+    if not isinstance(params, dict):
+        raise InvalidSpec(f"params: expected an object, got {type(params).__name__}")
+    try:
+        return model.model_validate(params)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors()[:5]:
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check the spelling)"
+            problems.append(f"params.{_where(err['loc'])}: {msg}")
+        more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
+        raise InvalidSpec("; ".join(problems) + more) from None
+
+
+def json_schema(kind: str) -> dict[str, Any]:
+    """JSON Schema of an export's params (what ``reelgpu schema NAME`` prints)."""
+    if kind not in SPEC_MODELS:
+        raise InvalidSpec(f"unknown export {kind!r}; expected one of {sorted(SPEC_MODELS)}")
+    return SPEC_MODELS[kind].model_json_schema(by_alias=False)
+
+
+def referenced_keys(spec: ExportSpec) -> list[str]:
+    """Storage keys/paths a spec names besides the job's main input, in first-seen order.
+
+    The handler fetches these before rendering; the CLI resolves them relative to the spec file.
+    Exports receive them as ``sources={key: local_path}``.
+    """
+    keys: list[str] = []
+    if isinstance(spec, FramingSpec):
+        keys = [c.source_key for c in spec.clips if c.source_key]
+    elif isinstance(spec, OverlaySpec):
+        keys = [t.png_key for t in spec.text_layers if t.png_key]
+    elif isinstance(spec, AnnotateSpec):
+        keys = list((spec.input_keys or {}).values())
+    return list(dict.fromkeys(keys))
