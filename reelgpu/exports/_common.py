@@ -1,0 +1,140 @@
+"""Pieces every export shares: input resolution and probing, the CPU source opener, audio
+assembly for re-timed clips, and running the frame loop into an MP4."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from .. import pipeline
+from ..device import Device, backends_for
+from ..errors import InvalidSpec
+from ..limits import DEFAULT_LIMITS, Limits, check_input_limits, check_output_size
+from ..media.audio import fit_length, ramp, read_audio, silence, time_stretch
+from ..media.audio_feed import AudioFeed, EncodedAudio
+from ..media.decode_cpu import PyAVVideoSource
+from ..media.probe import MediaInfo, probe
+from ..media.writer import Mp4Writer
+from ..result import CancelCheck, ExportResult, ProgressCallback
+from ..specs import EncodeSettings
+from ..timeline import OutputFrame, Piece, frame_count, output_duration
+
+
+def resolve_source(key: str | None, default: Path, sources: Mapping[str, str | Path] | None, field: str) -> Path:
+    """Local path of a key the spec names (``None`` = the export's main input)."""
+    if key is None:
+        return default
+    if sources and key in sources:
+        return Path(sources[key])
+    raise InvalidSpec(f"{field}: {key!r} is not among the provided sources")
+
+
+class Probes:
+    """Probe each input once and check it against the limits before any decoding."""
+
+    def __init__(self, limits: Limits) -> None:
+        self._limits = limits
+        self._cache: dict[Path, MediaInfo] = {}
+
+    def __call__(self, path: Path) -> MediaInfo:
+        if path not in self._cache:
+            info = probe(path)
+            check_input_limits(info.width, info.height, info.duration_s, path.name, self._limits)
+            self._cache[path] = info
+        return self._cache[path]
+
+
+def open_cpu_source(clip: pipeline.ClipSource) -> PyAVVideoSource:
+    return PyAVVideoSource(clip.path, rotation=clip.rotation, start_s=clip.start_s)
+
+
+@dataclass(frozen=True)
+class AudioClip:
+    """Where one output clip's sound comes from: a source file, its clip-time origin, pieces."""
+
+    path: Path
+    has_audio: bool
+    origin_s: float
+    pieces: Sequence[Piece]
+
+
+def assemble_audio(clips: Sequence[AudioClip], fps: Fraction, transition: str, transition_s: float) -> np.ndarray:
+    """Cut, re-time (atempo) and join the clips' audio, each clip locked to its video length.
+
+    Fades mirror the video: ``fade`` ramps out/in at each join, ``dissolve`` cross-fades over
+    the overlap. A clip whose source has no audio contributes silence, so sync holds.
+    """
+    parts: list[np.ndarray] = []
+    for clip in clips:
+        n_video = frame_count(output_duration(clip.pieces), fps) / float(fps)
+        chunks = []
+        for p in clip.pieces:
+            if clip.has_audio:
+                raw = read_audio(clip.path, clip.origin_s + p.start, clip.origin_s + p.end)
+                chunks.append(time_stretch(raw, p.speed))
+            else:
+                chunks.append(silence(p.out_duration))
+        joined = np.concatenate(chunks, axis=1) if chunks else silence(0)
+        parts.append(fit_length(joined, int(round(n_video * 48000))))
+    if len(parts) == 1 or transition == "cut" or transition_s <= 0:
+        return np.concatenate(parts, axis=1)
+    d = int(round(transition_s * 48000))
+    if transition == "fade":
+        for i, part in enumerate(parts):
+            n = min(d, part.shape[1])
+            if i > 0:
+                part[:, :n] *= ramp(n, rising=True)
+            if i + 1 < len(parts):
+                part[:, part.shape[1] - n:] *= ramp(n, rising=False)
+        return np.concatenate(parts, axis=1)
+    out = parts[0]
+    for part in parts[1:]:  # dissolve: overlap-add with complementary ramps
+        n = min(d, out.shape[1] // 2, part.shape[1] // 2)
+        head = out[:, out.shape[1] - n:] * ramp(n, rising=False) + part[:, :n] * ramp(n, rising=True)
+        out = np.concatenate([out[:, :out.shape[1] - n], head, part[:, n:]], axis=1)
+    return out
+
+
+def encoded_audio(samples: np.ndarray, encode: EncodeSettings) -> AudioFeed:
+    return EncodedAudio(samples, encode.audio_bitrate_bps)
+
+
+def render_to_mp4(*, dst: Path, frames: Sequence[OutputFrame], clips: Sequence[pipeline.ClipSource],
+                  render: pipeline.Render, size: tuple[int, int], fps: Fraction, encode: EncodeSettings,
+                  audio: AudioFeed | None, device: Device, limits: Limits = DEFAULT_LIMITS,
+                  progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
+                  metadata: dict[str, str] | None = None, chapters: list[dict] | None = None,
+                  started: float | None = None) -> ExportResult:
+    """Run the frame loop into ``dst`` (atomically) and describe what ran."""
+    started = started if started is not None else time.perf_counter()
+    check_output_size(*size, limits)
+    backend = backends_for(device)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    writer = Mp4Writer(dst, width=size[0], height=size[1], fps=fps, encode=encode, audio=audio,
+                       metadata=metadata, chapters=chapters)
+    t0 = time.perf_counter()
+    try:
+        busy = pipeline.run(frames=frames, clips=clips, open_source=open_cpu_source, render=render,
+                            sink=writer, progress=progress, cancel=cancel)
+        t_mux = time.perf_counter()
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    end = time.perf_counter()
+    timings = {"prepare": t0 - started, **busy, "finalize": end - t_mux, "total": end - started}
+    return ExportResult(
+        output=dst, frames=writer.frames, duration_s=writer.frames / float(fps), width=size[0], height=size[1],
+        fps=float(fps), backend={**backend, "encode": writer.backend}, timings_s={k: round(v, 4) for k, v in timings.items()},
+        has_audio=audio is not None,
+    )
+
+
+def check_backend_early(device: Device) -> None:
+    """Raise BackendUnavailable before any work when the asked-for device cannot run."""
+    backends_for(device)

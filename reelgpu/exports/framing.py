@@ -1,0 +1,156 @@
+"""The framing export: keyframed crop/zoom of one or more clips into a (vertical) reel."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from ..device import Device
+from ..errors import InvalidSpec
+from ..frames import Planes
+from ..limits import DEFAULT_LIMITS, Limits, check_spec_limits
+from ..media.audio_feed import AudioFeed, PassthroughAudio
+from ..media.decode_cpu import DecodedFrame
+from ..media.probe import MediaInfo
+from ..ops.crop_scale import crop_scale
+from ..ops.mix import dissolve, fade_to_black
+from ..pipeline import ClipSource
+from ..result import CancelCheck, ExportResult, ProgressCallback
+from ..specs import FramingClip, FramingSpec, parse_spec
+from ..timeline import (
+    Box,
+    OutputFrame,
+    Pick,
+    Piece,
+    Track,
+    clamp_box,
+    default_crop,
+    is_identity_timing,
+    output_size,
+    schedule,
+    speed_pieces,
+)
+from ._common import (
+    AudioClip,
+    Probes,
+    assemble_audio,
+    check_backend_early,
+    encoded_audio,
+    render_to_mp4,
+    resolve_source,
+)
+
+# The upscaler stage: (planes, crop box, out_w, out_h, rotation) -> planes of out_w x out_h.
+# Bicubic resampling is built in; a super-resolution model can be plugged in with the same
+# geometry (the output size never depends on which upscaler runs).
+Upscaler = Callable[[Planes, Box, int, int, float], Planes]
+
+
+def _bicubic(planes: Planes, box: Box, out_w: int, out_h: int, rotation: float) -> Planes:
+    return crop_scale(planes, box, out_w, out_h, rotation_deg=rotation)
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """One clip, resolved against its probed source."""
+
+    path: Path
+    info: MediaInfo
+    origin_s: float  # source time of clip time 0
+    duration_s: float  # untrimmed clip length
+    pieces: list[Piece]
+    track: Track | None  # crop keyframes (x, y, w, h) on clip time; None = default crop
+    rotation: float
+
+
+def _plan_clip(i: int, clip: FramingClip, path: Path, info: MediaInfo) -> ClipPlan:
+    where = f"params.clips[{i}]"
+    source_end = info.duration_s if clip.source_end_time is None else min(clip.source_end_time, info.duration_s)
+    if clip.source_start_time >= source_end:
+        raise InvalidSpec(f"{where}.source_start_time ({clip.source_start_time}) is not before the end of "
+                          f"{path.name} ({source_end:.3f} s)")
+    duration = source_end - clip.source_start_time
+    seg = clip.segment_data
+    trim_start, trim_end = seg.trim if seg else (0.0, None)
+    trim_end = duration if trim_end is None else min(trim_end, duration)
+    if trim_start >= trim_end:
+        raise InvalidSpec(f"{where}.segment_data: trim start ({trim_start}) is not before the clip's end ({trim_end:.3f} s)")
+    segments = [(s.start, s.end, s.speed) for s in (seg.segments if seg else [])]
+    fps = float(info.fps)
+    keys = [((k.time if k.time is not None else k.frame / fps), (k.x, k.y, k.width, k.height)) for k in clip.keyframes]
+    return ClipPlan(path, info, clip.source_start_time, duration, speed_pieces(trim_start, trim_end, segments),
+                    Track.build(keys) if keys else None, clip.rotation)
+
+
+def _target_size(spec: FramingSpec, plans: list[ClipPlan]) -> tuple[int, int]:
+    if spec.target_width and spec.target_height:
+        return spec.target_width, spec.target_height
+    boxes = [v for p in plans if p.track for v in p.track.values]
+    boxes += [default_crop(p.info.width, p.info.height, spec.aspect) for p in plans if p.track is None]
+    return output_size(min(b[2] for b in boxes), min(b[3] for b in boxes), spec.aspect, spec.upscale_factor)
+
+
+def _audio(spec: FramingSpec, plans: list[ClipPlan], fps: Fraction) -> AudioFeed | None:
+    if not spec.include_audio or not any(p.info.has_audio for p in plans):
+        return None
+    only = plans[0]
+    if (len(plans) == 1 and only.origin_s == 0 and abs(only.duration_s - only.info.duration_s) < 1e-3
+            and is_identity_timing(only.pieces, only.duration_s)):
+        return PassthroughAudio(only.path)  # timing unchanged: copy the packets, bit-exact
+    clips = [AudioClip(p.path, p.info.has_audio, p.origin_s, p.pieces) for p in plans]
+    return encoded_audio(assemble_audio(clips, fps, spec.transition.type, spec.transition.duration), spec.encode)
+
+
+def framing(src: str | Path, dst: str | Path, spec: FramingSpec | dict, *, device: Device = "auto",
+            progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
+            sources: Mapping[str, str | Path] | None = None, limits: Limits | None = None,
+            upscaler: Upscaler | None = None) -> ExportResult:
+    """Render the framing export of ``src`` (and any clip ``source_key`` in ``sources``) to ``dst``.
+
+    Everything is validated and probed before the first frame is decoded; ``dst`` appears only
+    when complete.
+    """
+    started = time.perf_counter()
+    limits = limits or DEFAULT_LIMITS
+    spec = parse_spec("framing", spec)
+    check_spec_limits(spec, limits)
+    check_backend_early(device)
+    probes = Probes(limits)
+    plans = []
+    for i, clip in enumerate(spec.clips):
+        path = resolve_source(clip.source_key, Path(src), sources, f"params.clips[{i}].source_key")
+        plans.append(_plan_clip(i, clip, path, probes(path)))
+    out_w, out_h = _target_size(spec, plans)
+    fps = spec.fps_rational or plans[0].info.fps
+    frames = schedule([p.pieces for p in plans], fps, spec.transition.type, spec.transition.duration)
+    aspect = Fraction(out_w, out_h)
+    defaults = [default_crop(p.info.width, p.info.height, aspect) for p in plans]
+    upscale = upscaler or _bicubic
+    last: dict[int, tuple[float, Planes]] = {}  # slow motion repeats frames: render each once
+
+    def render_pick(pick: Pick, frame: DecodedFrame) -> Planes:
+        cached = last.get(pick.clip)
+        if cached and cached[0] == frame.pts_s:
+            return cached[1]
+        plan = plans[pick.clip]
+        clip_t = frame.pts_s - plan.origin_s  # crop follows the shown frame, before any speed change
+        box = plan.track.at(clip_t, spec.interpolation) if plan.track else defaults[pick.clip]
+        info = plan.info
+        out = upscale(frame.planes, clamp_box(box, info.width, info.height), out_w, out_h, plan.rotation)
+        last[pick.clip] = (frame.pts_s, out)
+        return out
+
+    def render(of: OutputFrame, chosen: list[tuple[Pick, DecodedFrame]]) -> Planes:
+        layers = [render_pick(p, f) for p, f in chosen]
+        out = layers[0] if len(layers) == 1 else dissolve(layers[0], layers[1], chosen[1][0].weight)
+        return fade_to_black(out, of.brightness)
+
+    clips = [ClipSource(p.path, p.origin_s, p.info.rotation) for p in plans]
+    result = render_to_mp4(dst=Path(dst), frames=frames, clips=clips, render=render, size=(out_w, out_h), fps=fps,
+                           encode=spec.encode, audio=_audio(spec, plans, fps), device=device, limits=limits,
+                           progress=progress, cancel=cancel, started=started)
+    result.meta = spec.meta
+    return result

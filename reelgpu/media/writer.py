@@ -1,0 +1,102 @@
+"""MP4 output: libx264/libx265 encode of I420 planes, audio interleaved, ``+faststart``, BT.709
+tags, written under a temporary name and published with an atomic rename only when complete."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..frames import Planes
+from ..specs import EncodeSettings
+from .audio_feed import AudioFeed
+
+# AVCOL_* values (libavutil/pixfmt.h): BT.709 primaries/transfer/matrix, limited ("tv") range.
+BT709 = 1
+RANGE_TV = 1
+
+
+def partial_path(dst: Path) -> Path:
+    """A hidden sibling name: same filesystem (atomic rename) and never mistaken for output."""
+    return dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.partial{dst.suffix or '.mp4'}")
+
+
+class Mp4Writer:
+    """Encodes frames 0, 1, 2... at a constant ``fps`` (pts = index) and muxes audio alongside."""
+
+    backend = "libx264"
+
+    def __init__(self, dst: str | Path, *, width: int, height: int, fps: Fraction, encode: EncodeSettings,
+                 audio: AudioFeed | None = None, metadata: dict[str, str] | None = None,
+                 chapters: list[dict] | None = None) -> None:
+        self.dst = Path(dst)
+        self.tmp = partial_path(self.dst)
+        self.fps = fps
+        self.frames = 0
+        self._audio = audio
+        codec = "libx264" if encode.codec == "h264" else "libx265"
+        self.backend = codec
+        self._out = av.open(str(self.tmp), "w", format="mp4", options={"movflags": "+faststart"})
+        try:
+            stream = self._out.add_stream(codec, rate=fps)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.time_base = Fraction(1, 1) / fps
+            preset = encode.preset if encode.preset and not encode.preset.startswith("p") else "fast"
+            stream.options = {"crf": str(encode.crf), "preset": preset}
+            if codec == "libx265":
+                stream.codec_tag = "hvc1"  # plays in Safari/QuickTime
+                stream.options["x265-params"] = "log-level=error"
+            cc = stream.codec_context
+            cc.color_primaries = cc.color_trc = cc.colorspace = BT709
+            cc.color_range = RANGE_TV
+            self._stream = stream
+            for key, value in (metadata or {}).items():
+                self._out.metadata[key] = value
+            if chapters:
+                self._out.set_chapters(chapters)
+            if audio is not None:
+                audio.attach(self._out)
+            self._frame = av.VideoFrame(width, height, "yuv420p")
+        except Exception:
+            self.abort()
+            raise
+
+    def write(self, planes: Planes) -> None:
+        # libx264 copies the picture on send, so one reusable AVFrame is enough... unless the
+        # encoder still references it; make_writable() reallocates only in that case.
+        self._frame.make_writable()
+        for dst_plane, plane in zip(self._frame.planes, planes):
+            view = np.frombuffer(dst_plane, np.uint8).reshape(-1, dst_plane.line_size)
+            view[: plane.shape[0], : plane.shape[1]] = plane
+        self._frame.pts = self.frames
+        for packet in self._stream.encode(self._frame):
+            self._out.mux(packet)
+        self.frames += 1
+        if self._audio is not None:
+            self._audio.mux_until(self._out, self.frames / float(self.fps))
+
+    def close(self) -> Path:
+        """Flush everything and publish under ``dst`` (atomic rename)."""
+        try:
+            for packet in self._stream.encode(None):
+                self._out.mux(packet)
+            if self._audio is not None:
+                self._audio.finish(self._out)
+            self._out.close()
+            os.replace(self.tmp, self.dst)
+        except Exception:
+            self.abort()
+            raise
+        return self.dst
+
+    def abort(self) -> None:
+        """Drop the partial file; nothing is ever left under the output name."""
+        with contextlib.suppress(Exception):
+            self._out.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.tmp.unlink()
