@@ -1,0 +1,214 @@
+"""The annotate export: clips cut from full game footage, each with a rating banner, joined
+into one compilation with chapters and a sidecar JSON; or each good clip as its own file."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from ..device import Device
+from ..errors import InvalidSpec
+from ..frames import Planes
+from ..limits import DEFAULT_LIMITS, Limits, check_spec_limits
+from ..media.decode_cpu import DecodedFrame
+from ..media.probe import MediaInfo
+from ..media.writer import partial_path
+from ..ops.color import rgba_to_yuva
+from ..ops.crop_scale import crop_scale
+from ..ops.sprite import YUVASprite, blend_sprite
+from ..pipeline import ClipSource
+from ..render.banner import display_name, display_title, render_banner
+from ..result import CancelCheck, ExportResult, ProgressCallback
+from ..specs import AnnotateClip, AnnotateSpec, parse_spec
+from ..timeline import OutputFrame, Pick, Piece, frame_count, schedule
+from ._common import (
+    AudioClip,
+    Probes,
+    assemble_audio,
+    check_backend_early,
+    encoded_audio,
+    render_to_mp4,
+    resolve_source,
+)
+
+
+@dataclass(frozen=True)
+class CutPlan:
+    index: int
+    clip: AnnotateClip
+    path: Path
+    info: MediaInfo
+    name: str  # display name (chapter title, sidecar)
+    pieces: list[Piece] = field(default_factory=list)
+
+
+def _plan_cuts(spec: AnnotateSpec, src: Path, sources: Mapping[str, str | Path] | None,
+               probes: Probes) -> list[CutPlan]:
+    """Resolve and check every clip against its video before any decoding; errors name the clip."""
+    plans = []
+    for i, clip in enumerate(spec.clips):
+        where = f"params.clips[{i}]"
+        path = src
+        if clip.video_sequence is not None and spec.input_keys is not None:
+            key = spec.input_keys.get(str(clip.video_sequence))
+            if key is None:
+                raise InvalidSpec(f"{where}.video_sequence: {clip.video_sequence!r} is not in params.input_keys "
+                                  f"({sorted(spec.input_keys)})")
+            path = resolve_source(key, src, sources, f"params.input_keys[{clip.video_sequence!r}]")
+        info = probes(path)
+        tolerance = 1.0 / float(info.fps)
+        if clip.end_time > info.duration_s + tolerance:
+            raise InvalidSpec(f"{where}: range {clip.start_time}-{clip.end_time} s is beyond the end of "
+                              f"{path.name} ({info.duration_s:.3f} s)")
+        end = min(clip.end_time, info.duration_s)
+        plans.append(CutPlan(i, clip, path, info, display_name(clip.name, clip.rating, clip.tags, i),
+                             [Piece(0.0, end - clip.start_time, 1.0)]))
+    return plans
+
+
+def _sidecar(plans: list[CutPlan], fps: Fraction) -> list[dict[str, Any]]:
+    entries, cursor = [], 0.0
+    for p in plans:
+        length = frame_count(p.pieces[0].out_duration, fps) / float(fps)
+        entries.append({"index": p.index, "id": p.clip.id, "name": p.name, "rating": p.clip.rating,
+                        "tags": list(p.clip.tags), "notes": p.clip.notes, "video_sequence": p.clip.video_sequence,
+                        "source": p.path.name, "source_start": p.clip.start_time, "source_end": p.clip.end_time,
+                        "start": round(cursor, 6), "end": round(cursor + length, 6)})
+        cursor += length
+    return entries
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    tmp = partial_path(path)
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+    os.replace(tmp, path)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:40] or "clip"
+
+
+def annotate(src: str | Path, dst: str | Path, spec: AnnotateSpec | dict, *, device: Device = "auto",
+             progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
+             sources: Mapping[str, str | Path] | None = None, limits: Limits | None = None) -> ExportResult:
+    """Cut the spec's clips from the game video ``src`` (and ``input_keys`` videos in ``sources``).
+
+    ``compilation`` mode writes one MP4 at ``dst`` plus ``<dst>.json``; ``clips`` mode treats
+    ``dst`` as a folder and writes one MP4 per clip rated at least ``min_rating``.
+    """
+    started = time.perf_counter()
+    limits = limits or DEFAULT_LIMITS
+    spec = parse_spec("annotate", spec)
+    check_spec_limits(spec, limits)
+    check_backend_early(device)
+    plans = _plan_cuts(spec, Path(src), sources, Probes(limits))
+    if spec.mode == "clips":
+        return _export_clips(plans, Path(dst), spec, device, progress, cancel, limits, started)
+    return _export_compilation(plans, Path(dst), spec, device, progress, cancel, limits, started)
+
+
+def _frame_geometry(plans: list[CutPlan]) -> tuple[int, int, Fraction]:
+    """Native resolution and rate of the first clip's video (even sizes for 4:2:0)."""
+    first = plans[0].info
+    return first.width // 2 * 2, first.height // 2 * 2, first.fps
+
+
+def _render_cut(size: tuple[int, int], banners: list[YUVASprite | None]):
+    out_w, out_h = size
+
+    def render(of: OutputFrame, chosen: list[tuple[Pick, DecodedFrame]]) -> Planes:
+        pick, frame = chosen[0]
+        src = frame.planes
+        if (src.width, src.height) == (out_w, out_h):
+            planes = Planes(*(p.copy() for p in src))  # never draw on the decoder's buffers
+        else:  # a second video of another size is scaled to the compilation's size
+            planes = crop_scale(src, (0.0, 0.0, float(src.width), float(src.height)), out_w, out_h)
+        banner = banners[pick.clip]
+        if banner is not None:
+            blend_sprite(planes, banner)
+        return planes
+
+    return render
+
+
+def _export_compilation(plans: list[CutPlan], dst: Path, spec: AnnotateSpec, device: Device,
+                        progress: ProgressCallback | None, cancel: CancelCheck | None, limits: Limits,
+                        started: float) -> ExportResult:
+    out_w, out_h, fps = _frame_geometry(plans)
+    banners: list[YUVASprite | None] = []
+    for p in plans:  # rasterised once per clip, before any decoding
+        rendered = render_banner(title=display_title(p.clip.name, p.clip.rating, p.clip.tags, p.index),
+                                 notes=p.clip.notes, rating=p.clip.rating, frame_w=out_w, frame_h=out_h)
+        banners.append(rgba_to_yuva(rendered.rgba, x=rendered.x, y=rendered.y))
+    frames = schedule([p.pieces for p in plans], fps)
+    sidecar = _sidecar(plans, fps)
+    chapters = [{"id": i, "start": round(e["start"] * 1000), "end": round(e["end"] * 1000),
+                 "time_base": Fraction(1, 1000), "metadata": {"title": e["name"]}} for i, e in enumerate(sidecar)]
+    audio = None
+    if spec.include_audio and any(p.info.has_audio for p in plans):
+        clips = [AudioClip(p.path, p.info.has_audio, p.clip.start_time, p.pieces) for p in plans]
+        audio = encoded_audio(assemble_audio(clips, fps, "cut", 0.0), spec.encode)
+    result = render_to_mp4(dst=dst, frames=frames, clips=[ClipSource(p.path, p.clip.start_time, p.info.rotation) for p in plans],
+                           render=_render_cut((out_w, out_h), banners), size=(out_w, out_h), fps=fps,
+                           encode=spec.encode, audio=audio, device=device, limits=limits, progress=progress,
+                           cancel=cancel, chapters=chapters, started=started)
+    sidecar_path = dst.with_name(dst.name + ".json")
+    try:
+        _write_json_atomic(sidecar_path, {"clips": sidecar, "meta": spec.meta})
+    except OSError:
+        with contextlib.suppress(FileNotFoundError):
+            dst.unlink()  # the pair is published together or not at all
+        raise
+    result.extra_outputs = [sidecar_path]
+    result.meta = spec.meta
+    return result
+
+
+def _export_clips(plans: list[CutPlan], dst: Path, spec: AnnotateSpec, device: Device,
+                  progress: ProgressCallback | None, cancel: CancelCheck | None, limits: Limits,
+                  started: float) -> ExportResult:
+    """One MP4 per clip rated >= min_rating under ``dst/``, with title/description metadata."""
+    chosen = [p for p in plans if p.clip.rating >= spec.min_rating]
+    dst.mkdir(parents=True, exist_ok=True)
+    total = sum(frame_count(p.pieces[0].out_duration, p.info.fps) for p in chosen)
+    done_before = 0
+    outputs: list[Path] = []
+    results: list[ExportResult] = []
+    try:
+        for p in chosen:
+            out_w, out_h, fps = p.info.width // 2 * 2, p.info.height // 2 * 2, p.info.fps
+            frames = schedule([p.pieces], fps)
+            audio = None
+            if spec.include_audio and p.info.has_audio:
+                audio = encoded_audio(assemble_audio([AudioClip(p.path, True, p.clip.start_time, p.pieces)], fps, "cut", 0),
+                                      spec.encode)
+            offset = done_before
+            results.append(render_to_mp4(
+                dst=dst / f"clip_{p.index:03d}_{_slug(p.name)}.mp4", frames=frames,
+                clips=[ClipSource(p.path, p.clip.start_time, p.info.rotation)], render=_render_cut((out_w, out_h), [None]),
+                size=(out_w, out_h), fps=fps, encode=spec.encode, audio=audio, device=device, limits=limits,
+                progress=(lambda d, _t, o=offset: progress(o + d, total)) if progress else None, cancel=cancel,
+                metadata={"title": p.name, "description": p.clip.notes, "comment": f"rating {p.clip.rating}"}))
+            outputs.append(results[-1].output)
+            done_before += results[-1].frames
+    except BaseException:
+        for path in outputs:  # all or nothing
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        raise
+    frames_total = sum(r.frames for r in results)
+    first = results[0] if results else None
+    timings = {"total": round(time.perf_counter() - started, 4)}
+    return ExportResult(output=dst, frames=frames_total, duration_s=sum(r.duration_s for r in results),
+                        width=first.width if first else 0, height=first.height if first else 0,
+                        fps=first.fps if first else 0.0, backend=first.backend if first else {},
+                        timings_s=timings, has_audio=any(r.has_audio for r in results), extra_outputs=outputs,
+                        meta=spec.meta)

@@ -1,0 +1,162 @@
+"""The overlay export: a highlight spotlight that follows a player, and text layers, burned
+over the framed video. Frame count and timestamps are the input's."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..device import Device
+from ..errors import InvalidSpec
+from ..frames import Planes
+from ..limits import DEFAULT_LIMITS, Limits, check_spec_limits
+from ..media.audio_feed import PassthroughAudio
+from ..media.decode_cpu import DecodedFrame
+from ..media.remux import remux_faststart
+from ..ops.color import rgba_to_yuva
+from ..ops.highlight import HighlightDraw, draw_highlight, fade_factor, resolve_highlight
+from ..ops.sprite import YUVASprite, blend_sprite
+from ..pipeline import ClipSource
+from ..render.png_layer import load_text_layer
+from ..result import CancelCheck, ExportResult, ProgressCallback
+from ..specs import HighlightRegion, OverlaySpec, parse_spec
+from ..timeline import OutputFrame, Pick, Track
+from ._common import Probes, check_backend_early, render_to_mp4, resolve_source
+
+# Keyframes this close outside a region still belong to it (one frame at 30 fps; the editor's
+# TIME_EPSILON), so a keyframe seeded at the region's end is not lost to float noise.
+REGION_EPS_S = 0.04
+TEXT_FADE_S = 0.25
+
+
+@dataclass(frozen=True)
+class RegionPlan:
+    start: float
+    end: float
+    times: tuple[float, ...]
+    track: Track  # (x, y, radius_x, radius_y, stroke_opacity[, fill_opacity]) in output pixels
+    colors: tuple[str | None, ...]
+    has_fill: bool
+
+
+def _plan_region(region: HighlightRegion, width: int, height: int) -> RegionPlan | None:
+    sx = width / region.video_width if region.video_width else 1.0
+    sy = height / region.video_height if region.video_height else 1.0
+    keys = sorted((k for k in region.keyframes
+                   if region.start_time - REGION_EPS_S <= k.time <= region.end_time + REGION_EPS_S),
+                  key=lambda k: k.time)
+    if not keys:
+        return None
+    has_fill = all(k.fill_opacity is not None for k in keys)
+    values = [(k.time, (k.x * sx, k.y * sy, k.radius_x * sx, k.radius_y * sy, k.stroke_opacity)
+               + ((k.fill_opacity,) if has_fill else ())) for k in keys]
+    track = Track.build(values)
+    # Colour is not interpolated: it comes from the keyframe at or before t (later wins on ties).
+    by_time = {k.time: k.color for k in keys}
+    return RegionPlan(region.start_time, region.end_time, track.times, track,
+                      tuple(by_time[t] for t in track.times), has_fill)
+
+
+def highlight_at(t: float, regions: Sequence[RegionPlan], spec: OverlaySpec, height: int) -> HighlightDraw | None:
+    """What to draw at time ``t``: the first region (by start) holding t, or nothing."""
+    for region in regions:
+        if not region.start <= t <= region.end:
+            continue
+        if t > region.times[-1]:
+            return None  # nothing after the region's last keyframe
+        values = region.track.at(t, "catmull_rom")
+        seg = 0 if t <= region.times[0] or len(region.times) == 1 else region.track.segment(t)
+        color = region.colors[seg]
+        if spec.highlight_color is not None:
+            color = None if spec.highlight_color == "none" else spec.highlight_color
+        return resolve_highlight(
+            x=values[0], y=values[1], radius_x=max(values[2], 0.0), radius_y=max(values[3], 0.0),
+            stroke_opacity=min(max(values[4], 0.0), 1.0),
+            fill_opacity=min(max(values[5], 0.0), 1.0) if region.has_fill else None,
+            color=color, settings=spec.overlay_settings, effect_type=spec.effect_type, frame_height=height,
+            fade=fade_factor(t, region.start, region.end))
+    return None
+
+
+@dataclass(frozen=True)
+class TextPlan:
+    start: float
+    end: float
+    sprite: YUVASprite
+
+    def opacity(self, t: float) -> float:
+        """Shown while start <= t < end, fading out over the last 0.25 s."""
+        if not self.start <= t < self.end:
+            return 0.0
+        return min(1.0, (self.end - t) / TEXT_FADE_S)
+
+
+def _load_text_layers(spec: OverlaySpec, width: int, height: int,
+                      sources: Mapping[str, str | Path] | None) -> list[TextPlan]:
+    plans = []
+    for i, layer in enumerate(spec.text_layers):
+        where = f"params.text_layers[{i}]"
+        if layer.png_b64 is not None:
+            try:
+                data = base64.b64decode(layer.png_b64, validate=True)
+            except (binascii.Error, ValueError):
+                raise InvalidSpec(f"{where}.png_b64: not valid base64") from None
+        else:
+            path = resolve_source(layer.png_key, Path(), sources, f"{where}.png_key")
+            data = path.read_bytes()
+        rendered = load_text_layer(data, width=width, height=height, where=where)
+        plans.append(TextPlan(layer.start_time, layer.end_time, rgba_to_yuva(rendered.rgba, x=rendered.x, y=rendered.y)))
+    return plans
+
+
+def overlay(src: str | Path, dst: str | Path, spec: OverlaySpec | dict, *, device: Device = "auto",
+            progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
+            sources: Mapping[str, str | Path] | None = None, limits: Limits | None = None) -> ExportResult:
+    """Burn the highlight regions and text layers of ``spec`` over ``src`` into ``dst``."""
+    started = time.perf_counter()
+    limits = limits or DEFAULT_LIMITS
+    spec = parse_spec("overlay", spec)
+    check_spec_limits(spec, limits)
+    check_backend_early(device)
+    src, dst = Path(src), Path(dst)
+    info = Probes(limits)(src)
+    regions = [p for r in sorted((r for r in spec.highlight_regions if r.enabled), key=lambda r: r.start_time)
+               if (p := _plan_region(r, info.width, info.height)) is not None]
+    texts = _load_text_layers(spec, info.width, info.height, sources)
+    include_audio = spec.include_audio and info.has_audio
+
+    if not regions and not texts:
+        # Nothing to draw: a stream copy with +faststart, no re-encode.
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        remux_faststart(src, dst, include_audio=include_audio)
+        total = time.perf_counter() - started
+        return ExportResult(output=dst, frames=info.frame_count, duration_s=info.duration_s, width=info.width,
+                            height=info.height, fps=float(info.fps), has_audio=include_audio, meta=spec.meta,
+                            backend={"decode": "copy", "process": "none", "encode": "copy"},
+                            timings_s={"total": round(total, 4)})
+
+    fps = info.fps
+    frames = [OutputFrame(n, n / float(fps), (Pick(0, n / float(fps)),)) for n in range(info.frame_count)]
+
+    def render(of: OutputFrame, chosen: list[tuple[Pick, DecodedFrame]]) -> Planes:
+        # Decoded planes may be reference frames the decoder still reads: draw on a copy.
+        planes = Planes(*(p.copy() for p in chosen[0][1].planes))
+        drawing = highlight_at(of.time, regions, spec, info.height)
+        if drawing is not None:
+            draw_highlight(planes, drawing)
+        for text in texts:
+            opacity = text.opacity(of.time)
+            if opacity > 0:
+                blend_sprite(planes, text.sprite, opacity)
+        return planes
+
+    result = render_to_mp4(dst=dst, frames=frames, clips=[ClipSource(src, 0.0, info.rotation)], render=render,
+                           size=(info.width - info.width % 2, info.height - info.height % 2), fps=fps,
+                           encode=spec.encode, audio=PassthroughAudio(src) if include_audio else None,
+                           device=device, limits=limits, progress=progress, cancel=cancel, started=started)
+    result.meta = spec.meta
+    return result

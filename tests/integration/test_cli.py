@@ -1,0 +1,68 @@
+"""The `reelgpu` command, run as a user would (a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from reelgpu.media.probe import probe
+
+
+def reelgpu(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "reelgpu.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def test_schema_prints_json_schema() -> None:
+    done = reelgpu("schema", "framing")
+    assert done.returncode == 0
+    schema = json.loads(done.stdout)
+    assert "clips" in schema["properties"] and "CropKeyframe" in json.dumps(schema)
+
+
+def test_probe_prints_facts(sample_30: Path) -> None:
+    done = reelgpu("probe", str(sample_30))
+    facts = json.loads(done.stdout)
+    assert facts["width"] == 320 and facts["fps"] == "30/1" and facts["has_audio"] is True
+
+
+def test_framing_command_with_relative_source_keys(sample_30: Path, sample_25: Path, tmp_path: Path) -> None:
+    (tmp_path / "clips").mkdir()
+    (tmp_path / "clips" / "b.mp4").write_bytes(sample_25.read_bytes())
+    spec = {"clips": [{}, {"source_key": "clips/b.mp4", "segment_data": {"trimRange": [0, 1]}}],
+            "target_width": 180, "target_height": 320, "fps": 30}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    done = reelgpu("framing", str(sample_30), str(tmp_path / "out.mp4"), "--spec", str(tmp_path / "spec.json"),
+                   "--device", "cpu")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["frames"] == 90 and probe(tmp_path / "out.mp4").frame_count == 90
+
+
+def test_bad_spec_exits_2_naming_the_field(sample_30: Path, tmp_path: Path) -> None:
+    (tmp_path / "spec.json").write_text(json.dumps({"clips": [{"keyframes": [{"time": 0, "x": 0, "y": 0, "width": 0, "height": 1}]}]}))
+    done = reelgpu("framing", str(sample_30), str(tmp_path / "out.mp4"), "--spec", str(tmp_path / "spec.json"))
+    assert done.returncode == 2
+    assert "INVALID_INPUT" in done.stderr and "params.clips[0].keyframes[0].width" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_doctor_json() -> None:
+    done = reelgpu("doctor", "--json")
+    caps = json.loads(done.stdout)
+    assert set(caps["backends"]) == {"decode", "process", "encode"}
+
+
+def test_demo_writes_every_available_export(tmp_path: Path) -> None:
+    done = reelgpu("demo", "--out", str(tmp_path / "demo"), "--quiet")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert "framing" in summary
+    for name, result in summary.items():
+        assert Path(result["output"]).exists(), name
+        assert (tmp_path / "demo" / f"{name}_before_after.png").exists()
+    info = probe(tmp_path / "demo" / "framing.mp4")
+    assert (info.width, info.height) == (540, 960) and info.faststart

@@ -1,0 +1,256 @@
+"""The framing export end to end on real generated MP4 files, checked with PyAV and ffmpeg."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+import reelgpu
+from reelgpu import BackendUnavailable, Cancelled, CorruptMedia, InvalidSpec, LimitExceeded, Limits
+from reelgpu.media.probe import probe, top_level_atoms
+from reelgpu.media.samples import marker_position
+from tests.conftest import decode_frames, psnr
+
+W, H = 320, 180
+STATIC = {"keyframes": [{"time": 0, "x": 96, "y": 18, "width": 81, "height": 144}], "target_width": 180,
+          "target_height": 320}
+
+
+def marker_centroid(luma: np.ndarray) -> tuple[float, float]:
+    ys, xs = np.nonzero(luma > 225)
+    assert len(xs) > 0, "marker not visible"
+    return float(xs.mean()) + 0.5, float(ys.mean()) + 0.5
+
+
+def no_partials(folder: Path) -> bool:
+    return not any(".partial" in p.name for p in folder.iterdir())
+
+
+def test_container_facts(sample_30: Path, tmp_path: Path) -> None:
+    r = reelgpu.framing(sample_30, tmp_path / "out.mp4", STATIC, device="cpu")
+    info = probe(r.output)
+    assert (info.width, info.height) == (180, 320) == (r.width, r.height)
+    assert info.frame_count == r.frames == 60
+    assert info.fps == 30
+    assert info.duration_s == pytest.approx(2.0, abs=1 / 30)
+    atoms = top_level_atoms(r.output)
+    assert atoms.index("moov") < atoms.index("mdat")  # +faststart
+    assert info.has_audio and r.has_audio
+    with av.open(str(r.output)) as c:
+        cc = c.streams.video[0].codec_context
+        assert (cc.color_primaries, cc.color_trc, cc.colorspace) == (1, 1, 1)  # BT.709
+    assert r.backend == {"decode": "pyav", "process": "numpy", "encode": "libx264"}
+    assert {"decode", "process", "encode", "total"} <= set(r.timings_s)
+    assert no_partials(tmp_path)
+
+
+def test_audio_is_copied_bit_exact_when_timing_is_unchanged(sample_30: Path, tmp_path: Path, ffmpeg: str) -> None:
+    r = reelgpu.framing(sample_30, tmp_path / "out.mp4", STATIC, device="cpu")
+    md5 = lambda p: subprocess.run([ffmpeg, "-v", "error", "-i", str(p), "-map", "0:a", "-c", "copy", "-f", "md5", "-"],
+                                   capture_output=True, text=True, check=True).stdout
+    assert md5(r.output) == md5(sample_30)
+
+
+def test_audio_off_and_absent(sample_30: Path, sample_noaudio: Path, tmp_path: Path) -> None:
+    r = reelgpu.framing(sample_30, tmp_path / "a.mp4", {**STATIC, "include_audio": False}, device="cpu")
+    assert not probe(r.output).has_audio and not r.has_audio
+    r = reelgpu.framing(sample_noaudio, tmp_path / "b.mp4", STATIC, device="cpu")
+    assert not probe(r.output).has_audio
+
+
+def audio_tone_span(path: Path) -> tuple[float, float]:
+    """(duration of the audio stream, dominant frequency) decoded with PyAV."""
+    with av.open(str(path)) as c:
+        s = c.streams.audio[0]
+        chunks = [f.to_ndarray()[0] for f in c.decode(s)]
+        rate = s.codec_context.sample_rate
+    x = np.concatenate(chunks)
+    spectrum = np.abs(np.fft.rfft(x[rate // 10: -rate // 10]))
+    return len(x) / rate, float(np.argmax(spectrum) * rate / (len(x) - 2 * (rate // 10)))
+
+
+def test_trim_and_slow_motion_retime_audio_in_sync(sample_30: Path, tmp_path: Path) -> None:
+    spec = {**STATIC, "segment_data": {"trim_start": 0.5, "trim_end": 1.5, "segments": [{"start": 0.5, "end": 1.0, "speed": 0.5}]}}
+    r = reelgpu.framing(sample_30, tmp_path / "slow.mp4", spec, device="cpu")
+    assert r.duration_s == pytest.approx(1.5, abs=1 / 30)  # 0.5 s at 0.5x + 0.5 s
+    assert r.frames == 45
+    duration, tone = audio_tone_span(r.output)
+    assert duration == pytest.approx(r.duration_s, abs=0.05)  # AAC frames, within ~2 frames
+    assert tone == pytest.approx(440, abs=10)  # atempo keeps the pitch
+
+
+def test_slow_motion_duplicates_frames(sample_30: Path, tmp_path: Path) -> None:
+    spec = {**STATIC, "encode": {"crf": 10}, "segment_data": {"segments": [{"start": 0, "end": 1, "speed": 0.5}]}}
+    r = reelgpu.framing(sample_30, tmp_path / "slow.mp4", spec, device="cpu")
+    assert r.frames == 90
+    frames = decode_frames(r.output)
+    assert psnr(frames[20][1], frames[21][1]) > 45  # the same source frame twice
+    assert psnr(frames[21][1], frames[22][1]) < 40  # then the next one
+
+
+def test_trim_is_frame_accurate(media_dir: Path, tmp_path: Path) -> None:
+    # Keyframes every 10 frames: a keyframe-aligned cut would start at 0.333 s, not 0.5 s.
+    from reelgpu.media.samples import make_sample_video
+
+    src = make_sample_video(media_dir / "gop10.mp4", width=W, height=H, fps=30, seconds=2, gop=10)
+    spec = {**STATIC, "encode": {"crf": 8}, "include_audio": False}
+    whole = decode_frames(reelgpu.framing(src, tmp_path / "whole.mp4", spec, device="cpu").output)
+    trimmed = decode_frames(reelgpu.framing(src, tmp_path / "trim.mp4",
+                                            {**spec, "segment_data": {"trim_start": 0.5}}, device="cpu").output)
+    assert len(trimmed) == 45
+    assert psnr(trimmed[0][1], whole[15][1]) > 40
+    assert psnr(trimmed[0][1], whole[14][1]) < psnr(trimmed[0][1], whole[15][1]) - 3
+
+
+def test_keyframed_crop_puts_the_marker_where_it_should_be(sample_30: Path, tmp_path: Path) -> None:
+    # A fixed-size box panning with linear interpolation; the marker moves independently.
+    box_w, box_h = 120.0, 160.0
+    keys = [{"time": 0.0, "x": 20.0, "y": 10.0, "width": box_w, "height": box_h},
+            {"time": 2.0, "x": 180.0, "y": 10.0, "width": box_w, "height": box_h}]
+    spec = {"keyframes": keys, "interpolation": "linear", "target_width": 240, "target_height": 320,
+            "encode": {"crf": 12}}
+    r = reelgpu.framing(sample_30, tmp_path / "pan.mp4", spec, device="cpu")
+    frames = decode_frames(r.output)
+    checked = 0
+    for n in (0, 10, 20, 30, 40):
+        t = n / 30
+        mx, my = marker_position(t, W, H)
+        bx = 20 + 160 * t / 2
+        ex, ey = (mx - bx) * 240 / box_w, (my - 10) * 320 / box_h
+        if not (10 < ex < 230):
+            continue
+        gx, gy = marker_centroid(frames[n][1])
+        assert gx == pytest.approx(ex, abs=2.5) and gy == pytest.approx(ey, abs=2.5)
+        checked += 1
+    assert checked >= 3
+
+
+@pytest.mark.parametrize("fixture", ["sample_25", "sample_60"])
+def test_other_frame_rates_keep_real_time(fixture: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    src = request.getfixturevalue(fixture)
+    r = reelgpu.framing(src, tmp_path / "o.mp4", {**STATIC, "fps": 30, "include_audio": False,
+                                                   "target_width": 320, "target_height": 180,
+                                                   "keyframes": [{"time": 0, "x": 0, "y": 0, "width": 320, "height": 180}]},
+                        device="cpu")
+    assert r.frames == 60 and r.duration_s == pytest.approx(2.0)
+    frames = decode_frames(r.output)
+    for n in (15, 45):  # the marker is where the source had it at the same wall-clock time
+        mx, my = marker_position(n / 30, W, H)
+        gx, _ = marker_centroid(frames[n][1])
+        assert gx == pytest.approx(mx, abs=3.5)
+
+
+def test_static_crop_matches_ffmpeg_crop_scale(sample_30: Path, tmp_path: Path, ffmpeg: str) -> None:
+    """Outside oracle: ffmpeg's own crop + bicubic scale of the same box."""
+    spec = {"keyframes": [{"time": 0, "x": 96, "y": 18, "width": 80, "height": 144}], "target_width": 180,
+            "target_height": 324, "encode": {"crf": 10}, "include_audio": False}
+    ours = reelgpu.framing(sample_30, tmp_path / "ours.mp4", spec, device="cpu").output
+    theirs = tmp_path / "ffmpeg.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(sample_30), "-vf", "crop=80:144:96:18,scale=180:324:flags=bicubic",
+                    "-c:v", "libx264", "-crf", "10", "-an", str(theirs)], check=True)
+    a, b = decode_frames(ours), decode_frames(theirs)
+    assert len(a) == len(b) == 60
+    scores = [psnr(x[1], y[1]) for x, y in zip(a, b)]
+    assert min(scores) >= 35, f"min PSNR {min(scores):.1f} dB"
+
+
+def test_rotation_metadata_is_honoured(sample_rotated: Path, tmp_path: Path, ffmpeg: str) -> None:
+    info = probe(sample_rotated)
+    assert (info.width, info.height, info.rotation) == (180, 320, 90)
+    spec = {"keyframes": [{"time": 0, "x": 0, "y": 0, "width": 180, "height": 320}], "target_width": 180,
+            "target_height": 320, "encode": {"crf": 8}, "include_audio": False}
+    ours = decode_frames(reelgpu.framing(sample_rotated, tmp_path / "o.mp4", spec, device="cpu").output)
+    raw = subprocess.run([ffmpeg, "-v", "error", "-i", str(sample_rotated), "-frames:v", "1", "-f", "rawvideo",
+                          "-pix_fmt", "yuv420p", "-"], capture_output=True, check=True).stdout
+    upright = np.frombuffer(raw[: 320 * 180], np.uint8).reshape(320, 180)  # ffmpeg auto-rotates; Y plane
+    assert psnr(ours[0][1], upright) > 38
+
+
+def test_spec_rotation_turns_the_picture(sample_30: Path, tmp_path: Path) -> None:
+    base = {"keyframes": [{"time": 0, "x": 0, "y": 0, "width": 320, "height": 180}], "target_width": 320,
+            "target_height": 180, "include_audio": False, "encode": {"crf": 10}}
+    flat = decode_frames(reelgpu.framing(sample_30, tmp_path / "a.mp4", base, device="cpu").output)[0][1]
+    turned = decode_frames(reelgpu.framing(sample_30, tmp_path / "b.mp4", {**base, "rotation": 180},
+                                           device="cpu").output)[0][1]
+    inner = (slice(20, 160), slice(20, 300))
+    assert psnr(turned[inner], np.rot90(flat, 2)[inner]) > 35
+
+
+def test_default_crop_and_output_size_rule(sample_30: Path, tmp_path: Path) -> None:
+    r = reelgpu.framing(sample_30, tmp_path / "o.mp4", {"clips": [{}], "include_audio": False}, device="cpu")
+    # 9:16 box of 320x180: 101.25x180 -> x4 = 405x720, cap 2560x1440 -> even 404x720... conformed.
+    assert r.height == 720 and r.width in (404, 405 // 2 * 2)
+
+
+def test_multi_clip_transitions(sample_30: Path, sample_25: Path, tmp_path: Path) -> None:
+    clip = {"keyframes": STATIC["keyframes"]}
+    spec = {"clips": [clip, {**clip, "source_key": "second.mp4"}], "target_width": 180, "target_height": 320, "fps": 30}
+    sources = {"second.mp4": sample_25}
+    cut = reelgpu.framing(sample_30, tmp_path / "cut.mp4", spec, sources=sources, device="cpu")
+    assert cut.frames == 120 and probe(cut.output).has_audio
+    dis = reelgpu.framing(sample_30, tmp_path / "dis.mp4", {**spec, "transition": {"type": "dissolve", "duration": 0.5}},
+                          sources=sources, device="cpu")
+    assert dis.frames == 105
+    assert audio_tone_span(dis.output)[0] == pytest.approx(3.5, abs=0.06)
+    fade = reelgpu.framing(sample_30, tmp_path / "fade.mp4", {**spec, "transition": {"type": "fade", "duration": 0.5}},
+                           sources=sources, device="cpu")
+    luma = decode_frames(fade.output)
+    assert luma[60][1].mean() < 40 < luma[45][1].mean()  # black at the join, picture before it
+
+
+def assert_nothing_written(folder: Path) -> None:
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "error", "match"),
+    [
+        ({"clips": [{"source_start_time": 50}]}, InvalidSpec, r"params.clips\[0\].source_start_time"),
+        ({"clips": [{"segment_data": {"trim_start": 5}}]}, InvalidSpec, r"params.clips\[0\].segment_data"),
+        ({"clips": [{"source_key": "missing.mp4"}]}, InvalidSpec, r"params.clips\[0\].source_key"),
+        ({"clips": [{}], "target_width": 5000, "target_height": 100}, LimitExceeded, "target_width"),
+        ({"clips": [{"keyframes": [{"time": 0, "x": 0, "y": 0, "width": -1, "height": 1}]}]}, InvalidSpec, "width"),
+    ],
+)
+def test_bad_specs_fail_before_any_work(sample_30: Path, tmp_path: Path, spec: dict, error: type, match: str) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(error, match=match):
+        reelgpu.framing(sample_30, out / "x.mp4", spec, device="cpu")
+    assert_nothing_written(out)
+
+
+def test_input_limits_and_corrupt_media(sample_30: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(LimitExceeded, match="video width"):
+        reelgpu.framing(sample_30, out / "x.mp4", STATIC, device="cpu", limits=Limits(max_input_width=100))
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"this is not a video" * 100)
+    with pytest.raises(CorruptMedia, match="junk.mp4"):
+        reelgpu.framing(junk, out / "x.mp4", STATIC, device="cpu")
+    assert_nothing_written(out)
+
+
+def test_cancel_and_progress(sample_30: Path, tmp_path: Path) -> None:
+    seen: list[tuple[int, int]] = []
+    reelgpu.framing(sample_30, tmp_path / "ok.mp4", STATIC, device="cpu", progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (60, 60) and [d for d, _ in seen] == list(range(1, 61))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(Cancelled):
+        reelgpu.framing(sample_30, out / "x.mp4", STATIC, device="cpu", cancel=lambda: len(seen) > 65,
+                        progress=lambda d, t: seen.append((d, t)))
+    assert_nothing_written(out)
+
+
+def test_cuda_request_without_gpu_is_a_clear_error(sample_30: Path, tmp_path: Path) -> None:
+    if reelgpu.capabilities().can_decode_gpu:
+        pytest.skip("this machine can run the GPU path; covered by tests/gpu")
+    with pytest.raises(BackendUnavailable, match="device='cuda'"):
+        reelgpu.framing(sample_30, tmp_path / "x.mp4", STATIC, device="cuda")
+    assert not (tmp_path / "x.mp4").exists()

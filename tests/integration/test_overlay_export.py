@@ -1,0 +1,124 @@
+"""The overlay export end to end: spotlight, text layers, no-op remux, bad inputs."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import reelgpu
+from reelgpu import InvalidSpec
+from reelgpu.media.probe import probe, top_level_atoms
+from tests.conftest import decode_frames
+
+KEY = {"x": 160, "y": 90, "radiusX": 40, "radiusY": 50, "strokeOpacity": 0.85, "fillOpacity": 0.0, "color": "#FFFFFF"}
+
+
+def region(start: float, end: float, *times: float, **extra) -> dict:
+    return {"start_time": start, "end_time": end, "keyframes": [{**KEY, "time": t} for t in times], **extra}
+
+
+def png_b64(width: int, height: int, box: tuple[int, int, int, int], rgba=(255, 0, 0, 255)) -> str:
+    img = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    img.paste(Image.new("RGBA", (box[2] - box[0], box[3] - box[1]), rgba), box[:2])
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+@pytest.fixture(scope="module")
+def source_frames(sample_30: Path) -> list[np.ndarray]:
+    return [y for _, y in decode_frames(sample_30)]
+
+
+def test_same_frames_and_timestamps_as_input(sample_30: Path, tmp_path: Path) -> None:
+    r = reelgpu.overlay(sample_30, tmp_path / "o.mp4", {"highlight_regions": [region(0, 2, 0, 2)]}, device="cpu")
+    src, out = decode_frames(sample_30), decode_frames(r.output)
+    assert len(out) == len(src) == r.frames == 60
+    assert [round(t, 4) for t, _ in out] == [round(t, 4) for t, _ in src]
+    assert probe(r.output).has_audio and probe(r.output).faststart
+
+
+def test_dims_outside_not_inside_at_the_keyframed_position(sample_30: Path, source_frames, tmp_path: Path) -> None:
+    spec = {"highlight_regions": [region(0, 2, 0, 2)], "overlay_settings": {"dim_strength": 0.4},
+            "encode": {"crf": 6}}
+    out = [y for _, y in decode_frames(reelgpu.overlay(sample_30, tmp_path / "o.mp4", spec, device="cpu").output)]
+    n = 20
+    src, got = source_frames[n].astype(float), out[n].astype(float)
+    inside = (slice(75, 105), slice(145, 175))  # well inside the 40x50 ellipse at (160, 90)
+    outside = (slice(5, 40), slice(5, 60))  # top-left corner
+    assert abs((got[inside] - src[inside]).mean()) < 2
+    expected = 16 + (src[outside] - 16) * 0.6
+    assert np.abs(got[outside] - expected).mean() < 2.5
+
+
+def test_nothing_drawn_after_last_keyframe_and_disabled_regions(sample_30: Path, source_frames, tmp_path: Path) -> None:
+    spec = {"highlight_regions": [region(0, 2, 0, 0.5), region(0, 2, 0, 2, enabled=False)],
+            "overlay_settings": {"dim_strength": 0.5}, "encode": {"crf": 6}}
+    out = [y for _, y in decode_frames(reelgpu.overlay(sample_30, tmp_path / "o.mp4", spec, device="cpu").output)]
+    corner = (slice(5, 40), slice(5, 60))
+    assert out[10][corner].mean() < source_frames[10][corner].mean() - 15  # dimmed while keyed
+    assert abs(out[40][corner].astype(float).mean() - source_frames[40][corner].mean()) < 2  # after the last key
+
+
+def test_lone_keyframe_region_and_colour_none(sample_30: Path, tmp_path: Path) -> None:
+    spec = {"highlight_regions": [region(0.5, 1.5, 0.5)], "highlight_color": "none"}
+    r = reelgpu.overlay(sample_30, tmp_path / "o.mp4", spec, device="cpu")
+    assert r.frames == 60
+
+
+def test_text_layer_visible_only_in_its_window(sample_30: Path, tmp_path: Path) -> None:
+    layer = {"start_time": 0.5, "end_time": 1.0, "png_b64": png_b64(320, 180, (20, 120, 100, 160), (255, 255, 255, 255))}
+    out = decode_frames(reelgpu.overlay(sample_30, tmp_path / "o.mp4", {"text_layers": [layer], "encode": {"crf": 6}},
+                                        device="cpu").output)
+    patch = (slice(125, 155), slice(25, 95))
+    white = [float(y[patch].mean()) for _, y in out]
+    assert white[20] > 225  # inside the window, before the fade-out
+    assert white[10] < 200 and white[40] < 200  # before and after
+    assert white[29] < white[25]  # fading out over the last 0.25 s
+
+
+def test_png_key_from_sources(sample_30: Path, tmp_path: Path) -> None:
+    png = tmp_path / "layer.png"
+    png.write_bytes(base64.b64decode(png_b64(320, 180, (0, 0, 10, 10))))
+    r = reelgpu.overlay(sample_30, tmp_path / "o.mp4", {"text_layers": [{"start_time": 0, "end_time": 1, "png_key": "l.png"}]},
+                        sources={"l.png": png}, device="cpu")
+    assert r.frames == 60
+
+
+def test_no_regions_no_text_is_a_faststart_remux(sample_30: Path, tmp_path: Path) -> None:
+    r = reelgpu.overlay(sample_30, tmp_path / "o.mp4", {}, device="cpu")
+    assert r.backend["encode"] == "copy"
+    atoms = top_level_atoms(r.output)
+    assert atoms.index("moov") < atoms.index("mdat")
+    import av
+
+    def packets(p: Path) -> list[bytes]:
+        with av.open(str(p)) as c:
+            return [bytes(k) for k in c.demux(c.streams.video[0]) if k.size]
+
+    assert packets(r.output) == packets(sample_30)  # bit-exact video, not re-encoded
+
+
+@pytest.mark.parametrize("size", [(321, 180), (160, 90)])
+def test_png_of_wrong_size_is_an_error_and_nothing_is_written(sample_30: Path, tmp_path: Path, size) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    layer = {"start_time": 0, "end_time": 1, "png_b64": png_b64(*size, (0, 0, 4, 4))}
+    with pytest.raises(InvalidSpec, match=r"params.text_layers\[0\]"):
+        reelgpu.overlay(sample_30, out / "o.mp4", {"text_layers": [layer]}, device="cpu")
+    assert list(out.iterdir()) == []
+
+
+def test_video_size_rescaling_of_keyframes(sample_30: Path, source_frames, tmp_path: Path) -> None:
+    # Keyframes given in a 640x360 space land at half the coordinates on this 320x180 video.
+    spec = {"highlight_regions": [{"start_time": 0, "end_time": 2, "videoWidth": 640, "videoHeight": 360,
+                                   "keyframes": [{**KEY, "time": 0, "x": 320, "y": 180, "radiusX": 80, "radiusY": 100}]}],
+            "overlay_settings": {"dim_strength": 0.4}, "encode": {"crf": 6}}
+    out = [y for _, y in decode_frames(reelgpu.overlay(sample_30, tmp_path / "o.mp4", spec, device="cpu").output)]
+    inside = (slice(75, 105), slice(145, 175))
+    assert abs(out[0][inside].astype(float).mean() - source_frames[0][inside].mean()) < 2
