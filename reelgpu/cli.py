@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+# The frame loop runs decode, render and encode threads; BLAS threads inside the ops would then
+# fight them for the cores (crop_scale's small matrix products measured ~10 ms/frame with one
+# BLAS thread and ~200 ms with two on a loaded 2-core machine). Set before numpy is imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 import argparse
 import json
 import sys

@@ -121,7 +121,7 @@ def probe(path: str | Path) -> MediaInfo:
             has_audio=audio is not None,
             audio_codec=audio.codec_context.name if audio else None,
             audio_sample_rate=audio.codec_context.sample_rate if audio else None,
-            faststart=is_faststart(path) if path.suffix.lower() in (".mp4", ".m4v", ".mov") else False,
+            faststart=is_faststart(path) if {"mp4", "mov"} & set(container.format.name.split(",")) else False,
             start_time_s=start,
         )
 

@@ -22,8 +22,8 @@ def marker_position(t: float, width: int, height: int) -> tuple[float, float]:
     return x, y
 
 
-def _frame_planes(i: int, t: float, width: int, height: int, rng_seed: int) -> np.ndarray:
-    """One I420 frame as an (H*3/2, W) array: textured background, moving bars, a marker."""
+def _frame_planes(i: int, t: float, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One I420 frame (Y, U, V): textured background, moving gradient, a marker."""
     yy, xx = np.mgrid[0:height, 0:width]
     # Diagonal gradient moving with time plus a fixed checker texture: detail for the resampler.
     luma = 60 + 0.35 * ((xx + yy + 4 * i) % 256) + 20 * (((xx // 8) + (yy // 8)) % 2)
@@ -37,7 +37,14 @@ def _frame_planes(i: int, t: float, width: int, height: int, rng_seed: int) -> n
     cy, cx = np.mgrid[0:ch, 0:cw]
     u = (128 + 40 * np.sin((cx + i) / 13.0)).astype(np.uint8)
     v = (128 + 40 * np.cos((cy + i) / 11.0)).astype(np.uint8)
-    return np.concatenate([y, u.reshape(-1, width), v.reshape(-1, width)], axis=0)
+    return y, u, v
+
+
+def _to_video_frame(planes: tuple[np.ndarray, np.ndarray, np.ndarray], width: int, height: int) -> av.VideoFrame:
+    frame = av.VideoFrame(width, height, "yuv420p")
+    for dst, src in zip(frame.planes, planes):
+        np.frombuffer(dst, np.uint8).reshape(-1, dst.line_size)[: src.shape[0], : src.shape[1]] = src
+    return frame
 
 
 def make_sample_video(
@@ -74,7 +81,7 @@ def make_sample_video(
             aus = out.add_stream("aac", rate=48000)
             aus.layout = "stereo"
         for i in range(n_frames):
-            frame = av.VideoFrame.from_ndarray(_frame_planes(i, i / float(rate), width, height, 0), format="yuv420p")
+            frame = _to_video_frame(_frame_planes(i, i / float(rate), width, height), width, height)
             frame.pts = i
             frame.time_base = 1 / rate
             for packet in vs.encode(frame):

@@ -1,0 +1,225 @@
+"""Storage key rules and the job envelope (CONTRACT.md, "Job envelope"): keys are validated,
+never normalised, and the ``{user_id}/`` prefix cannot be escaped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import reelgpu
+from handler.job import (
+    MAX_KEY_BYTES,
+    JobError,
+    Settings,
+    check_key,
+    check_user_id,
+    parse_envelope,
+    plan_job,
+    resolve_key,
+)
+from reelgpu.limits import Limits
+
+USER = "prod/users/5f0c/profiles/default"
+FRAMING = {"clips": [{"keyframes": [{"time": 0, "x": 0, "y": 0, "width": 54, "height": 96}]}]}
+
+
+def envelope(**overrides: Any) -> dict[str, Any]:
+    base = {"job_id": "export_1787116043463_x582pkj", "user_id": USER, "type": "framing",
+            "input_key": "temp/multi_clip/source_0.mp4", "output_key": "working_videos/working_42.mp4",
+            "params": FRAMING}
+    base.update(overrides)
+    return base
+
+
+# --------------------------------------------------------------------------- single keys
+@pytest.mark.parametrize("key", [
+    "raw_clips/test.mp4",
+    "working_videos/working_42_1a2b3c4d.mp4",
+    "temp/multi_clip_export_1787116043463_x582pkj/source_0.mp4",
+    "games/9b1de4.mp4",
+    "a",
+    "dir/.hidden",
+    "dots.../x..y/...",  # only exact '.'/'..' segments are path syntax
+    "ünïcödé/名前.mp4",
+    "a" * MAX_KEY_BYTES,
+])
+def test_valid_keys_are_returned_unchanged(key: str) -> None:
+    assert check_key(key, "input_key") == key
+
+
+@pytest.mark.parametrize(("key", "why"), [
+    ("", "empty"),
+    ("/abs/path.mp4", "start with '/'"),
+    ("a//b.mp4", "empty path segment"),
+    ("a/b/", "empty path segment"),
+    ("../x.mp4", "'..'"),
+    ("a/../../x.mp4", "'..'"),
+    ("a/./x.mp4", "'.'"),
+    (".", "'.'"),
+    ("a\\..\\x.mp4", "backslash"),
+    ("a/%2e%2e/x.mp4", "'%'"),
+    ("a%2Fb", "'%'"),
+    ("a/b\x00.mp4", "U+0000"),
+    ("a/b\n.mp4", "U+000A"),
+    ("a/b\x7f", "U+007F"),
+    ("a/\u202egnp.exe", "U+202E"),  # right-to-left override: a spoofed name
+    ("a" * (MAX_KEY_BYTES + 1), "bytes"),
+    ("é" * (MAX_KEY_BYTES // 2 + 1), "bytes"),  # the limit counts UTF-8 bytes, not characters
+    ("a/\ud800.mp4", "UTF-8"),
+])
+def test_invalid_keys_are_forbidden(key: str, why: str) -> None:
+    with pytest.raises(JobError) as err:
+        check_key(key, "input_key")
+    assert err.value.code == "FORBIDDEN_KEY"
+    assert str(err.value).startswith("input_key ") and why in str(err.value)
+
+
+def test_non_string_key_is_invalid_input() -> None:
+    with pytest.raises(JobError) as err:
+        check_key(42, "output_key")
+    assert err.value.code == "INVALID_INPUT"
+
+
+def test_user_prefix_and_global_games_keys() -> None:
+    assert resolve_key("raw/x.mp4", USER, "input_key") == f"{USER}/raw/x.mp4"
+    assert resolve_key("games/abc.mp4", USER, "input_key") == "games/abc.mp4"
+    assert resolve_key("games", USER, "input_key") == f"{USER}/games"  # only 'games/' is global
+    with pytest.raises(JobError, match="read-only") as err:
+        resolve_key("games/abc.mp4", USER, "output_key", write=True)
+    assert err.value.code == "FORBIDDEN_KEY"
+
+
+def test_prefixed_key_may_not_exceed_the_limit() -> None:
+    key = "a" * (MAX_KEY_BYTES - 4)
+    assert check_key(key) == key
+    with pytest.raises(JobError, match="user prefix"):
+        resolve_key(key, USER, "input_key")
+
+
+@pytest.mark.parametrize("user_id", ["games", "games/x", "../u", "u/../v", "/u", "u/", "", "u\\v", "u%2f"])
+def test_bad_user_ids_are_forbidden(user_id: str) -> None:
+    with pytest.raises(JobError) as err:
+        check_user_id(user_id)
+    assert err.value.code == "FORBIDDEN_KEY"
+
+
+# --------------------------------------------------------------------------- properties
+SEGMENT_CHARS = st.sampled_from(list("abcXYZ019._-é/%\\\x00 ") + ["..", "."])
+ANY_KEY = st.lists(SEGMENT_CHARS, max_size=30).map("".join) | st.text(max_size=60)
+USER_IDS = st.sampled_from([USER, "u1", "dev/users/a b/profiles/x"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(key=ANY_KEY, user_id=USER_IDS)
+def test_accepted_keys_never_escape_the_user_prefix(key: str, user_id: str) -> None:
+    try:
+        full = resolve_key(key, user_id, "input_key")
+    except JobError as err:
+        assert err.code in ("FORBIDDEN_KEY", "INVALID_INPUT")
+        return
+    # Validated, never normalised: the key is used exactly as given...
+    assert full in (key, f"{user_id}/{key}")
+    # ...inside the user's prefix, or the global footage...
+    assert full.startswith(user_id + "/") or full.startswith("games/")
+    # ...and nothing in it means "go up" or "start over" to a tool that treats keys as paths.
+    segments = full.split("/")
+    assert "" not in segments and "." not in segments and ".." not in segments
+    assert "\\" not in full and "%" not in full and len(full.encode()) <= MAX_KEY_BYTES
+
+
+@settings(max_examples=200, deadline=None)
+@given(parts=st.lists(st.from_regex(r"[a-z0-9_]{1,8}", fullmatch=True), min_size=1, max_size=5),
+       bad=st.sampled_from(["..", ".", ""]), at=st.integers(min_value=0, max_value=5))
+def test_any_dot_or_empty_segment_is_rejected(parts: list[str], bad: str, at: int) -> None:
+    parts = list(parts)
+    parts.insert(min(at, len(parts)), bad)
+    with pytest.raises(JobError) as err:
+        resolve_key("/".join(parts), USER, "input_key")
+    assert err.value.code == "FORBIDDEN_KEY"
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.text(max_size=40), user_id=USER_IDS)
+def test_only_outputs_outside_games_are_writable(key: str, user_id: str) -> None:
+    try:
+        full = resolve_key(key, user_id, "output_key", write=True)
+    except JobError:
+        return
+    assert full.startswith(user_id + "/") and not full.startswith("games/")
+
+
+# --------------------------------------------------------------------------- envelope
+def test_envelope_accepts_the_contract_shape() -> None:
+    env = parse_envelope(envelope())
+    assert env.type == "framing" and env.params == FRAMING
+
+
+@pytest.mark.parametrize(("change", "needle"), [
+    ({"outputKey": "x.mp4"}, "input.outputKey: unknown key"),
+    ({"type": "blur"}, "input.type"),
+    ({"job_id": ""}, "input.job_id"),
+    ({"job_id": "bad id\nwith newline"}, "input.job_id"),
+    ({"user_id": 5}, "input.user_id"),
+    ({"params": "not-an-object"}, "input.params"),
+])
+def test_envelope_errors_name_the_field(change: dict[str, Any], needle: str) -> None:
+    with pytest.raises(JobError) as err:
+        parse_envelope(envelope(**change))
+    assert err.value.code == "INVALID_INPUT" and needle in str(err.value)
+
+
+def test_missing_envelope_field_is_reported() -> None:
+    raw = envelope()
+    del raw["output_key"]
+    with pytest.raises(JobError, match=r"input.output_key: required"):
+        parse_envelope(raw)
+
+
+def test_plan_uses_the_library_contract_for_params() -> None:
+    bad = {"clips": [{"keyframes": [{"time": 0, "x": 0, "y": 0, "width": 0, "height": 9}]}]}
+    with pytest.raises(reelgpu.InvalidSpec, match=r"params.clips\[0\].keyframes\[0\].width"):
+        plan_job(envelope(params=bad), Settings())
+
+
+def test_plan_checks_spec_limits_and_payload_size() -> None:
+    many = {"clips": [{"keyframes": [{"time": i, "x": 0, "y": 0, "width": 9, "height": 16} for i in range(5)]}]}
+    with pytest.raises(reelgpu.LimitExceeded, match="keyframes"):
+        plan_job(envelope(params=many), Settings(limits=Limits(max_keyframes_per_clip=4)))
+    with pytest.raises(JobError, match="payload") as err:
+        plan_job(envelope(), Settings(limits=Limits(max_payload_bytes=100)))
+    assert err.value.code == "LIMIT_EXCEEDED"
+
+
+def test_plan_validates_keys_named_in_params() -> None:
+    params = {"clips": [{"source_key": "../other-user/x.mp4"}]}
+    with pytest.raises(JobError, match="params key") as err:
+        plan_job(envelope(params=params), Settings())
+    assert err.value.code == "FORBIDDEN_KEY"
+    ok = plan_job(envelope(params={"clips": [{"source_key": "games/g.mp4"}, {"source_key": "raw/b.mp4"}]}),
+                  Settings())
+    assert ok.sources == {"games/g.mp4": "games/g.mp4", "raw/b.mp4": f"{USER}/raw/b.mp4"}
+
+
+def test_output_may_not_overwrite_an_input() -> None:
+    with pytest.raises(JobError, match="differ") as err:
+        plan_job(envelope(output_key="temp/multi_clip/source_0.mp4"), Settings())
+    assert err.value.code == "INVALID_INPUT"
+
+
+def test_annotate_clips_mode_marks_completion_with_the_sidecar() -> None:
+    params = {"mode": "clips", "clips": [{"start_time": 0, "end_time": 1}],
+              "input_keys": {"1": "games/a.mp4", "2": "games/b.mp4"}}
+    plan = plan_job(envelope(type="annotate", input_key="games/a.mp4", output_key="exports/clips",
+                             params=params), Settings())
+    assert plan.marker_key == "exports/clips.json"
+    assert set(plan.sources) == {"games/a.mp4", "games/b.mp4"}
+
+
+def test_settings_limits_from_env() -> None:
+    s = Settings.from_env({"REELGPU_LIMIT_MAX_CLIPS": "7", "REELGPU_JOB_TIMEOUT_S": "60", "REELGPU_DEVICE": "cpu"})
+    assert s.limits.max_clips == 7 and s.job_timeout_s == 60 and s.device == "cpu"
+    with pytest.raises(ValueError, match="REELGPU_DEVICE"):
+        Settings.from_env({"REELGPU_DEVICE": "tpu"})
