@@ -21,9 +21,9 @@ ENV DEBIAN_FRONTEND=noninteractive \
     REELGPU_LOG_LEVEL=INFO
 
 # Python 3.10 from Ubuntu 22.04 (PyNvVideoCodec and CuPy ship cp310 wheels); PyAV bundles FFmpeg,
-# so no ffmpeg package is needed.
+# so no ffmpeg package is needed. A CJK font (+ fontconfig to find it) lets banners draw any name.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
+ && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates fontconfig fonts-wqy-zenhei \
  && rm -rf /var/lib/apt/lists/* \
  && python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH

@@ -66,3 +66,32 @@ def test_demo_writes_every_available_export(tmp_path: Path) -> None:
         assert (tmp_path / "demo" / f"{name}_before_after.png").exists()
     info = probe(tmp_path / "demo" / "framing.mp4")
     assert (info.width, info.height) == (540, 960) and info.faststart
+
+
+def test_overlay_and_annotate_commands(sample_30: Path, tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGBA", (320, 180), (255, 0, 0, 128)).save(buf, "PNG")
+    (tmp_path / "caption.png").write_bytes(buf.getvalue())
+    overlay_spec = {"text_layers": [{"start_time": 0, "end_time": 1, "png_key": "caption.png"}],
+                    "highlight_regions": [{"start_time": 0, "end_time": 2, "keyframes": [
+                        {"time": 0, "x": 100, "y": 90, "radiusX": 30, "radiusY": 40}]}]}
+    (tmp_path / "overlay.json").write_text(json.dumps(overlay_spec))
+    done = reelgpu("overlay", str(sample_30), str(tmp_path / "ov.mp4"), "--spec", str(tmp_path / "overlay.json"))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["frames"] == 60
+
+    (tmp_path / "games").mkdir()
+    (tmp_path / "games" / "second.mp4").write_bytes(sample_30.read_bytes())
+    annotate_spec = {"input_keys": {"1": "games/second.mp4"}, "clips": [
+        {"start_time": 0, "end_time": 0.5, "name": "A", "rating": 5},
+        {"start_time": 1, "end_time": 1.5, "name": "B", "rating": 3, "video_sequence": 1}]}
+    (tmp_path / "annotate.json").write_text(json.dumps(annotate_spec))
+    done = reelgpu("annotate", str(sample_30), str(tmp_path / "comp.mp4"), "--spec", str(tmp_path / "annotate.json"))
+    assert done.returncode == 0, done.stderr
+    sidecar = json.loads((tmp_path / "comp.mp4.json").read_text())
+    assert [c["source"] for c in sidecar["clips"]] == ["s30.mp4", "second.mp4"]
+    assert probe(tmp_path / "comp.mp4").frame_count == 30
