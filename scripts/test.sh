@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test ffmpeg
-.venv/bin/ruff check reelgpu handler tests benchmarks
+.venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

@@ -12,14 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import pipeline
-from ..device import Device, backends_for
+from ..backends import Backend
 from ..errors import InvalidSpec
 from ..limits import DEFAULT_LIMITS, Limits, check_input_limits, check_output_size
 from ..media.audio import fit_length, ramp, read_audio, silence, time_stretch
 from ..media.audio_feed import AudioFeed, EncodedAudio
-from ..media.decode_cpu import PyAVVideoSource
 from ..media.probe import MediaInfo, probe
-from ..media.writer import Mp4Writer
 from ..result import CancelCheck, ExportResult, ProgressCallback
 from ..specs import EncodeSettings
 from ..timeline import OutputFrame, Piece, frame_count, output_duration
@@ -47,10 +45,6 @@ class Probes:
             check_input_limits(info.width, info.height, info.duration_s, path.name, self._limits)
             self._cache[path] = info
         return self._cache[path]
-
-
-def open_cpu_source(clip: pipeline.ClipSource) -> PyAVVideoSource:
-    return PyAVVideoSource(clip.path, rotation=clip.rotation, start_s=clip.start_s)
 
 
 @dataclass(frozen=True)
@@ -106,20 +100,19 @@ def encoded_audio(samples: np.ndarray, encode: EncodeSettings) -> AudioFeed:
 
 def render_to_mp4(*, dst: Path, frames: Sequence[OutputFrame], clips: Sequence[pipeline.ClipSource],
                   render: pipeline.Render, size: tuple[int, int], fps: Fraction, encode: EncodeSettings,
-                  audio: AudioFeed | None, device: Device, limits: Limits = DEFAULT_LIMITS,
+                  audio: AudioFeed | None, backend: Backend, limits: Limits = DEFAULT_LIMITS,
                   progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
                   metadata: dict[str, str] | None = None, chapters: list[dict] | None = None,
                   started: float | None = None) -> ExportResult:
     """Run the frame loop into ``dst`` (atomically) and describe what ran."""
     started = started if started is not None else time.perf_counter()
     check_output_size(*size, limits)
-    backend = backends_for(device)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    writer = Mp4Writer(dst, width=size[0], height=size[1], fps=fps, encode=encode, audio=audio,
+    writer = backend.make_writer(dst, width=size[0], height=size[1], fps=fps, encode=encode, audio=audio,
                        metadata=metadata, chapters=chapters)
     t0 = time.perf_counter()
     try:
-        busy = pipeline.run(frames=frames, clips=clips, open_source=open_cpu_source, render=render,
+        busy = pipeline.run(frames=frames, clips=clips, open_source=backend.open_source, render=render,
                             sink=writer, progress=progress, cancel=cancel)
         t_mux = time.perf_counter()
         writer.close()
@@ -130,11 +123,6 @@ def render_to_mp4(*, dst: Path, frames: Sequence[OutputFrame], clips: Sequence[p
     timings = {"prepare": t0 - started, **busy, "finalize": end - t_mux, "total": end - started}
     return ExportResult(
         output=dst, frames=writer.frames, duration_s=writer.frames / float(fps), width=size[0], height=size[1],
-        fps=float(fps), backend={**backend, "encode": writer.backend}, timings_s={k: round(v, 4) for k, v in timings.items()},
+        fps=float(fps), backend={**backend.stages, "encode": writer.backend}, timings_s={k: round(v, 4) for k, v in timings.items()},
         has_audio=audio is not None,
     )
-
-
-def check_backend_early(device: Device) -> None:
-    """Raise BackendUnavailable before any work when the asked-for device cannot run."""
-    backends_for(device)

@@ -14,6 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from ..backends import Backend, select_backend
 from ..device import Device
 from ..errors import InvalidSpec
 from ..frames import Planes
@@ -22,8 +23,7 @@ from ..media.decode_cpu import DecodedFrame
 from ..media.probe import MediaInfo
 from ..media.writer import partial_path
 from ..ops.color import rgba_to_yuva
-from ..ops.crop_scale import crop_scale
-from ..ops.sprite import YUVASprite, blend_sprite
+from ..ops.sprite import YUVASprite
 from ..pipeline import ClipSource
 from ..render.banner import display_name, display_title, render_banner
 from ..result import CancelCheck, ExportResult, ProgressCallback
@@ -33,7 +33,6 @@ from ._common import (
     AudioClip,
     Probes,
     assemble_audio,
-    check_backend_early,
     encoded_audio,
     render_to_mp4,
     resolve_source,
@@ -108,11 +107,11 @@ def annotate(src: str | Path, dst: str | Path, spec: AnnotateSpec | dict, *, dev
     limits = limits or DEFAULT_LIMITS
     spec = parse_spec("annotate", spec)
     check_spec_limits(spec, limits)
-    check_backend_early(device)
+    backend = select_backend(device)  # fails here, before any work, if the device cannot run
     plans = _plan_cuts(spec, Path(src), sources, Probes(limits))
     if spec.mode == "clips":
-        return _export_clips(plans, Path(dst), spec, device, progress, cancel, limits, started)
-    return _export_compilation(plans, Path(dst), spec, device, progress, cancel, limits, started)
+        return _export_clips(plans, Path(dst), spec, backend, progress, cancel, limits, started)
+    return _export_compilation(plans, Path(dst), spec, backend, progress, cancel, limits, started)
 
 
 def _frame_geometry(plans: list[CutPlan]) -> tuple[int, int, Fraction]:
@@ -121,25 +120,27 @@ def _frame_geometry(plans: list[CutPlan]) -> tuple[int, int, Fraction]:
     return first.width // 2 * 2, first.height // 2 * 2, first.fps
 
 
-def _render_cut(size: tuple[int, int], banners: list[YUVASprite | None]):
+def _render_cut(size: tuple[int, int], banners: list[YUVASprite | None], backend: Backend):
     out_w, out_h = size
+    ops = backend.ops
+    banners = [None if b is None else ops.prepare_sprite(b) for b in banners]  # uploaded once
 
     def render(of: OutputFrame, chosen: list[tuple[Pick, DecodedFrame]]) -> Planes:
         pick, frame = chosen[0]
         src = frame.planes
         if (src.width, src.height) == (out_w, out_h):
-            planes = Planes(*(p.copy() for p in src))  # never draw on the decoder's buffers
+            planes = ops.copy_planes(src)  # never draw on the decoder's buffers
         else:  # a second video of another size is scaled to the compilation's size
-            planes = crop_scale(src, (0.0, 0.0, float(src.width), float(src.height)), out_w, out_h)
+            planes = ops.crop_scale(src, (0.0, 0.0, float(src.width), float(src.height)), out_w, out_h)
         banner = banners[pick.clip]
         if banner is not None:
-            blend_sprite(planes, banner)
+            ops.blend_sprite(planes, banner)
         return planes
 
     return render
 
 
-def _export_compilation(plans: list[CutPlan], dst: Path, spec: AnnotateSpec, device: Device,
+def _export_compilation(plans: list[CutPlan], dst: Path, spec: AnnotateSpec, backend: Backend,
                         progress: ProgressCallback | None, cancel: CancelCheck | None, limits: Limits,
                         started: float) -> ExportResult:
     out_w, out_h, fps = _frame_geometry(plans)
@@ -157,8 +158,8 @@ def _export_compilation(plans: list[CutPlan], dst: Path, spec: AnnotateSpec, dev
         clips = [AudioClip(p.path, p.info.has_audio, p.clip.start_time, p.pieces) for p in plans]
         audio = encoded_audio(assemble_audio(clips, fps, "cut", 0.0), spec.encode)
     result = render_to_mp4(dst=dst, frames=frames, clips=[ClipSource(p.path, p.clip.start_time, p.info.rotation) for p in plans],
-                           render=_render_cut((out_w, out_h), banners), size=(out_w, out_h), fps=fps,
-                           encode=spec.encode, audio=audio, device=device, limits=limits, progress=progress,
+                           render=_render_cut((out_w, out_h), banners, backend), size=(out_w, out_h), fps=fps,
+                           encode=spec.encode, audio=audio, backend=backend, limits=limits, progress=progress,
                            cancel=cancel, chapters=chapters, started=started)
     sidecar_path = dst.with_name(dst.name + ".json")
     try:
@@ -172,7 +173,7 @@ def _export_compilation(plans: list[CutPlan], dst: Path, spec: AnnotateSpec, dev
     return result
 
 
-def _export_clips(plans: list[CutPlan], dst: Path, spec: AnnotateSpec, device: Device,
+def _export_clips(plans: list[CutPlan], dst: Path, spec: AnnotateSpec, backend: Backend,
                   progress: ProgressCallback | None, cancel: CancelCheck | None, limits: Limits,
                   started: float) -> ExportResult:
     """One MP4 per clip rated >= min_rating under ``dst/``, with title/description metadata."""
@@ -193,8 +194,8 @@ def _export_clips(plans: list[CutPlan], dst: Path, spec: AnnotateSpec, device: D
             offset = done_before
             results.append(render_to_mp4(
                 dst=dst / f"clip_{p.index:03d}_{_slug(p.name)}.mp4", frames=frames,
-                clips=[ClipSource(p.path, p.clip.start_time, p.info.rotation)], render=_render_cut((out_w, out_h), [None]),
-                size=(out_w, out_h), fps=fps, encode=spec.encode, audio=audio, device=device, limits=limits,
+                clips=[ClipSource(p.path, p.clip.start_time, p.info.rotation)], render=_render_cut((out_w, out_h), [None], backend),
+                size=(out_w, out_h), fps=fps, encode=spec.encode, audio=audio, backend=backend, limits=limits,
                 progress=(lambda d, _t, o=offset: progress(o + d, total)) if progress else None, cancel=cancel,
                 metadata={"title": p.name, "description": p.clip.notes, "comment": f"rating {p.clip.rating}"}))
             outputs.append(results[-1].output)

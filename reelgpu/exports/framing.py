@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from ..backends import select_backend
 from ..device import Device
 from ..errors import InvalidSpec
 from ..frames import Planes
@@ -15,8 +16,6 @@ from ..limits import DEFAULT_LIMITS, Limits, check_spec_limits
 from ..media.audio_feed import AudioFeed, PassthroughAudio
 from ..media.decode_cpu import DecodedFrame
 from ..media.probe import MediaInfo
-from ..ops.crop_scale import crop_scale
-from ..ops.mix import dissolve, fade_to_black
 from ..pipeline import ClipSource
 from ..result import CancelCheck, ExportResult, ProgressCallback
 from ..specs import FramingClip, FramingSpec, parse_spec
@@ -37,20 +36,15 @@ from ._common import (
     AudioClip,
     Probes,
     assemble_audio,
-    check_backend_early,
     encoded_audio,
     render_to_mp4,
     resolve_source,
 )
 
 # The upscaler stage: (planes, crop box, out_w, out_h, rotation) -> planes of out_w x out_h.
-# Bicubic resampling is built in; a super-resolution model can be plugged in with the same
-# geometry (the output size never depends on which upscaler runs).
+# Bicubic resampling (the backend's crop_scale) is built in; a super-resolution model can be
+# plugged in with the same geometry (the output size never depends on which upscaler runs).
 Upscaler = Callable[[Planes, Box, int, int, float], Planes]
-
-
-def _bicubic(planes: Planes, box: Box, out_w: int, out_h: int, rotation: float) -> Planes:
-    return crop_scale(planes, box, out_w, out_h, rotation_deg=rotation)
 
 
 @dataclass(frozen=True)
@@ -117,7 +111,7 @@ def framing(src: str | Path, dst: str | Path, spec: FramingSpec | dict, *, devic
     limits = limits or DEFAULT_LIMITS
     spec = parse_spec("framing", spec)
     check_spec_limits(spec, limits)
-    check_backend_early(device)
+    backend = select_backend(device)  # fails here, before any work, if the device cannot run
     probes = Probes(limits)
     plans = []
     for i, clip in enumerate(spec.clips):
@@ -128,7 +122,8 @@ def framing(src: str | Path, dst: str | Path, spec: FramingSpec | dict, *, devic
     frames = schedule([p.pieces for p in plans], fps, spec.transition.type, spec.transition.duration)
     aspect = Fraction(out_w, out_h)
     defaults = [default_crop(p.info.width, p.info.height, aspect) for p in plans]
-    upscale = upscaler or _bicubic
+    ops = backend.ops
+    upscale = upscaler or (lambda planes, box, w, h, rotation: ops.crop_scale(planes, box, w, h, rotation_deg=rotation))
     last: dict[int, tuple[float, Planes]] = {}  # slow motion repeats frames: render each once
 
     def render_pick(pick: Pick, frame: DecodedFrame) -> Planes:
@@ -145,12 +140,12 @@ def framing(src: str | Path, dst: str | Path, spec: FramingSpec | dict, *, devic
 
     def render(of: OutputFrame, chosen: list[tuple[Pick, DecodedFrame]]) -> Planes:
         layers = [render_pick(p, f) for p, f in chosen]
-        out = layers[0] if len(layers) == 1 else dissolve(layers[0], layers[1], chosen[1][0].weight)
-        return fade_to_black(out, of.brightness)
+        out = layers[0] if len(layers) == 1 else ops.dissolve(layers[0], layers[1], chosen[1][0].weight)
+        return ops.fade_to_black(out, of.brightness)
 
     clips = [ClipSource(p.path, p.origin_s, p.info.rotation) for p in plans]
     result = render_to_mp4(dst=Path(dst), frames=frames, clips=clips, render=render, size=(out_w, out_h), fps=fps,
-                           encode=spec.encode, audio=_audio(spec, plans, fps), device=device, limits=limits,
+                           encode=spec.encode, audio=_audio(spec, plans, fps), backend=backend, limits=limits,
                            progress=progress, cancel=cancel, started=started)
     result.meta = spec.meta
     return result

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..backends import select_backend
 from ..device import Device
 from ..errors import InvalidSpec
 from ..frames import Planes
@@ -18,14 +19,14 @@ from ..media.audio_feed import PassthroughAudio
 from ..media.decode_cpu import DecodedFrame
 from ..media.remux import remux_faststart
 from ..ops.color import rgba_to_yuva
-from ..ops.highlight import HighlightDraw, draw_highlight, fade_factor, resolve_highlight
-from ..ops.sprite import YUVASprite, blend_sprite
+from ..ops.highlight import HighlightDraw, fade_factor, resolve_highlight
+from ..ops.sprite import YUVASprite
 from ..pipeline import ClipSource
 from ..render.png_layer import load_text_layer
 from ..result import CancelCheck, ExportResult, ProgressCallback
 from ..specs import HighlightRegion, OverlaySpec, parse_spec
 from ..timeline import OutputFrame, Pick, Track
-from ._common import Probes, check_backend_early, render_to_mp4, resolve_source
+from ._common import Probes, render_to_mp4, resolve_source
 
 # Keyframes this close outside a region still belong to it (one frame at 30 fps; the editor's
 # TIME_EPSILON), so a keyframe seeded at the region's end is not lost to float noise.
@@ -121,7 +122,7 @@ def overlay(src: str | Path, dst: str | Path, spec: OverlaySpec | dict, *, devic
     limits = limits or DEFAULT_LIMITS
     spec = parse_spec("overlay", spec)
     check_spec_limits(spec, limits)
-    check_backend_early(device)
+    backend = select_backend(device)  # fails here, before any work, if the device cannot run
     src, dst = Path(src), Path(dst)
     info = Probes(limits)(src)
     regions = [p for r in sorted((r for r in spec.highlight_regions if r.enabled), key=lambda r: r.start_time)
@@ -142,21 +143,24 @@ def overlay(src: str | Path, dst: str | Path, spec: OverlaySpec | dict, *, devic
     fps = info.fps
     frames = [OutputFrame(n, n / float(fps), (Pick(0, n / float(fps)),)) for n in range(info.frame_count)]
 
+    ops = backend.ops
+    sprites = [ops.prepare_sprite(text.sprite) for text in texts]  # uploaded once
+
     def render(of: OutputFrame, chosen: list[tuple[Pick, DecodedFrame]]) -> Planes:
         # Decoded planes may be reference frames the decoder still reads: draw on a copy.
-        planes = Planes(*(p.copy() for p in chosen[0][1].planes))
+        planes = ops.copy_planes(chosen[0][1].planes)
         drawing = highlight_at(of.time, regions, spec, info.height)
         if drawing is not None:
-            draw_highlight(planes, drawing)
-        for text in texts:
+            ops.draw_highlight(planes, drawing)
+        for text, sprite in zip(texts, sprites):
             opacity = text.opacity(of.time)
             if opacity > 0:
-                blend_sprite(planes, text.sprite, opacity)
+                ops.blend_sprite(planes, sprite, opacity)
         return planes
 
     result = render_to_mp4(dst=dst, frames=frames, clips=[ClipSource(src, 0.0, info.rotation)], render=render,
                            size=(info.width - info.width % 2, info.height - info.height % 2), fps=fps,
                            encode=spec.encode, audio=PassthroughAudio(src) if include_audio else None,
-                           device=device, limits=limits, progress=progress, cancel=cancel, started=started)
+                           backend=backend, limits=limits, progress=progress, cancel=cancel, started=started)
     result.meta = spec.meta
     return result

@@ -1,0 +1,70 @@
+"""Backends: which implementation runs each stage, behind one small interface.
+
+An export asks :func:`select_backend` once, before any work, and then only talks to the
+returned :class:`Backend`: its ``ops`` (numpy reference or CuPy kernels, same signatures), its
+frame source (PyAV or NVDEC) and its writer (libx264 or NVENC). The result reports
+``backend.stages``, so the choice is never silent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .device import Device, backends_for
+from .frames import Planes
+
+
+@dataclass(frozen=True)
+class Ops:
+    """Frame operations with one signature per op for every backend."""
+
+    crop_scale: Callable[..., Planes]
+    draw_highlight: Callable[..., None]
+    blend_sprite: Callable[..., None]
+    dissolve: Callable[..., Planes]
+    fade_to_black: Callable[..., Planes]
+    copy_planes: Callable[[Planes], Planes]  # a private, writable copy of decoded planes
+    prepare_sprite: Callable[[Any], Any]  # once per sprite: identity on CPU, upload on GPU
+
+
+@dataclass(frozen=True)
+class Backend:
+    stages: dict[str, str]  # {"decode", "process", "encode"}
+    ops: Ops
+    open_source: Callable[..., Any]  # (pipeline.ClipSource) -> FrameSource
+    make_writer: Callable[..., Any]  # Mp4Writer-compatible: write(planes), close(), abort(), frames
+
+
+def _numpy_ops() -> Ops:
+    from .ops.crop_scale import crop_scale
+    from .ops.highlight import draw_highlight
+    from .ops.mix import dissolve, fade_to_black
+    from .ops.sprite import blend_sprite
+
+    return Ops(crop_scale=crop_scale, draw_highlight=draw_highlight, blend_sprite=blend_sprite,
+               dissolve=dissolve, fade_to_black=fade_to_black,
+               copy_planes=lambda p: Planes(*(plane.copy() for plane in p)),
+               prepare_sprite=lambda sprite: sprite)
+
+
+def cpu_backend() -> Backend:
+    from .media.decode_cpu import PyAVVideoSource
+    from .media.writer import Mp4Writer
+
+    def open_source(clip: Any) -> PyAVVideoSource:
+        return PyAVVideoSource(clip.path, rotation=clip.rotation, start_s=clip.start_s)
+
+    return Backend(stages={"decode": "pyav", "process": "numpy", "encode": "libx264"}, ops=_numpy_ops(),
+                   open_source=open_source, make_writer=Mp4Writer)
+
+
+def select_backend(device: Device) -> Backend:
+    """The backend for ``device`` ("auto" picks per stage). Raises BackendUnavailable early."""
+    stages = backends_for(device)
+    if stages["process"] == "numpy":
+        return cpu_backend()
+    from .gpu_backend import gpu_backend  # only reached when the probe found a usable GPU
+
+    return gpu_backend(stages)
