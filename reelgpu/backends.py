@@ -68,3 +68,19 @@ def select_backend(device: Device) -> Backend:
     from .gpu_backend import gpu_backend  # only reached when the probe found a usable GPU
 
     return gpu_backend(stages)
+
+
+def fit_to_inputs(backend: Backend, device: Device, codecs: set[str]) -> Backend:
+    """Once the inputs are probed: NVDEC handles only the codecs the probe listed. ``auto``
+    falls back to the CPU for others (reported in the result); ``cuda`` refuses them."""
+    if backend.stages["decode"] != "nvdec":
+        return backend
+    from .device import capabilities
+    from .errors import BackendUnavailable
+
+    unsupported = sorted(codecs - set(capabilities().nvdec_codecs))
+    if not unsupported:
+        return backend
+    if device == "cuda":
+        raise BackendUnavailable(f"device='cuda': NVDEC on this GPU cannot decode {', '.join(unsupported)}")
+    return cpu_backend()

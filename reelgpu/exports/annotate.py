@@ -14,7 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ..backends import Backend, select_backend
+from ..backends import Backend, fit_to_inputs, select_backend
 from ..device import Device
 from ..errors import InvalidSpec
 from ..frames import Planes
@@ -109,6 +109,7 @@ def annotate(src: str | Path, dst: str | Path, spec: AnnotateSpec | dict, *, dev
     check_spec_limits(spec, limits)
     backend = select_backend(device)  # fails here, before any work, if the device cannot run
     plans = _plan_cuts(spec, Path(src), sources, Probes(limits))
+    backend = fit_to_inputs(backend, device, {p.info.video_codec for p in plans})
     if spec.mode == "clips":
         return _export_clips(plans, Path(dst), spec, backend, progress, cancel, limits, started)
     return _export_compilation(plans, Path(dst), spec, backend, progress, cancel, limits, started)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from ..backends import select_backend
+from ..backends import fit_to_inputs, select_backend
 from ..device import Device
 from ..errors import InvalidSpec
 from ..frames import Planes
@@ -117,6 +117,7 @@ def framing(src: str | Path, dst: str | Path, spec: FramingSpec | dict, *, devic
     for i, clip in enumerate(spec.clips):
         path = resolve_source(clip.source_key, Path(src), sources, f"params.clips[{i}].source_key")
         plans.append(_plan_clip(i, clip, path, probes(path)))
+    backend = fit_to_inputs(backend, device, {p.info.video_codec for p in plans})
     out_w, out_h = _target_size(spec, plans)
     fps = spec.fps_rational or plans[0].info.fps
     frames = schedule([p.pieces for p in plans], fps, spec.transition.type, spec.transition.duration)

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..backends import select_backend
+from ..backends import fit_to_inputs, select_backend
 from ..device import Device
 from ..errors import InvalidSpec
 from ..frames import Planes
@@ -125,6 +125,7 @@ def overlay(src: str | Path, dst: str | Path, spec: OverlaySpec | dict, *, devic
     backend = select_backend(device)  # fails here, before any work, if the device cannot run
     src, dst = Path(src), Path(dst)
     info = Probes(limits)(src)
+    backend = fit_to_inputs(backend, device, {info.video_codec})
     regions = [p for r in sorted((r for r in spec.highlight_regions if r.enabled), key=lambda r: r.start_time)
                if (p := _plan_region(r, info.width, info.height)) is not None]
     texts = _load_text_layers(spec, info.width, info.height, sources)

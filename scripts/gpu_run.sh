@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Run reelgpu's GPU checks on a lent GPU machine and collect everything under $OUT.
+#
+#   bash scripts/gpu_run.sh            install the carried wheels, then probe, test, benchmark
+#   bash scripts/gpu_run.sh install    only install the carried wheels (first of two calls)
+#   bash scripts/gpu_run.sh run        only probe, test, benchmark (wheels already installed)
+#
+# The machine has Python 3.12 and CuPy (cupy-cuda13x) but no network: every other package comes
+# as a cp312 manylinux wheel carried in .whl/ (see docs/gpu.md, "Running on a GPU machine", for
+# the pip download command and for splitting them over two calls when they exceed the carry
+# limit). Wheels are installed with --target into $REELGPU_SITE (default /tmp/site), which
+# survives between calls for as long as the machine stays warm.
+#
+# Writes to $OUT (default ./gpu-run-out): report.json (summary: versions, doctor, exit codes,
+# test counts), doctor.json, nvidia-smi.txt, pip.log, gpu-tests.log + gpu-tests.xml,
+# bench.log + bench.json. Exits with the test run's exit code.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+MODE="${1:-all}"
+OUT="${OUT:-$PWD/gpu-run-out}"
+SITE="${REELGPU_SITE:-/tmp/site}"
+PY="${PYTHON:-python3}"
+mkdir -p "$OUT" "$SITE"
+
+if [[ "$MODE" == "all" || "$MODE" == "install" ]]; then
+    shopt -s nullglob
+    wheels=(.whl/*.whl)
+    if (( ${#wheels[@]} )); then
+        "$PY" -m pip install -q --no-index --no-deps --upgrade --target "$SITE" "${wheels[@]}" >>"$OUT/pip.log" 2>&1 \
+            || echo "pip install failed, see pip.log" >>"$OUT/pip.log"
+        printf '%s\n' "${wheels[@]}" >>"$OUT/wheels.txt"
+    else
+        echo "no wheels in .whl/ (nothing installed)" >>"$OUT/pip.log"
+    fi
+    [[ "$MODE" == "install" ]] && exit 0
+fi
+
+export PYTHONPATH="$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+# NVRTC from a carried nvidia-cuda-nvrtc wheel (CuPy also finds it through cuda-pathfinder).
+for lib in "$SITE"/nvidia/cu13/lib "$SITE"/nvidia/cuda_nvrtc/lib; do
+    [[ -d "$lib" ]] && export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+done
+export PYTHONDONTWRITEBYTECODE=1
+
+{ nvidia-smi; echo; nvidia-smi -q | grep -iE "product name|driver version|cuda version|encoder|decoder"; } \
+    >"$OUT/nvidia-smi.txt" 2>&1
+
+"$PY" -c 'import sys; from reelgpu.cli import main; sys.exit(main(["doctor", "--json"]))' \
+    >"$OUT/doctor.json" 2>"$OUT/doctor.err"
+rc_doctor=$?
+
+"$PY" -m pytest tests/unit/test_kernels_host.py tests/unit/test_kernels_nvcc.py tests/gpu \
+    -q -rA -p no:cacheprovider --junitxml="$OUT/gpu-tests.xml" >"$OUT/gpu-tests.log" 2>&1
+rc_tests=$?
+
+"$PY" -m pytest benchmarks -k "cupy or cuda" -p no:cacheprovider \
+    --benchmark-json="$OUT/bench.json" >"$OUT/bench.log" 2>&1
+rc_bench=$?
+
+RC_DOCTOR=$rc_doctor RC_TESTS=$rc_tests RC_BENCH=$rc_bench OUT_DIR="$OUT" "$PY" - >"$OUT/report.json" 2>>"$OUT/doctor.err" <<'EOF'
+import json, os, platform, re, subprocess, time
+from pathlib import Path
+
+out = Path(os.environ["OUT_DIR"])
+
+def version(mod):
+    try:
+        m = __import__(mod)
+        return getattr(m, "__version__", "unknown")
+    except Exception as exc:  # report, never fail the summary
+        return f"not importable: {exc.__class__.__name__}: {exc}"[:300]
+
+def read_json(name):
+    try:
+        return json.loads((out / name).read_text())
+    except Exception:
+        return None
+
+log = (out / "gpu-tests.log").read_text(errors="replace") if (out / "gpu-tests.log").exists() else ""
+counts = {k: int(v) for v, k in re.findall(r"(\d+) (passed|failed|skipped|error|errors|xfailed|xpassed)", log[-2000:])}
+try:
+    smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+                         capture_output=True, text=True, timeout=60).stdout.strip()
+except (OSError, subprocess.SubprocessError) as exc:
+    smi = f"nvidia-smi failed: {exc}"
+print(json.dumps({
+    "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    "gpu": smi,
+    "python": platform.python_version(),
+    "versions": {m: version(m) for m in ("numpy", "cupy", "av", "PIL", "pydantic")},
+    "doctor": read_json("doctor.json"),
+    "exit_codes": {"doctor": int(os.environ["RC_DOCTOR"]), "tests": int(os.environ["RC_TESTS"]),
+                   "bench": int(os.environ["RC_BENCH"])},
+    "tests": counts,
+    "bench_results": len((read_json("bench.json") or {}).get("benchmarks", [])),
+}, indent=2))
+EOF
+
+exit "$rc_tests"
