@@ -15,6 +15,7 @@ computed in float32, with ``a`` the luma alpha on Y and the chroma alpha on U an
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -97,20 +98,29 @@ def _blend_plane(dst: np.ndarray, premult: np.ndarray, alpha: np.ndarray, opacit
         d[...] = t  # float -> uint8 truncates; with the +0.5 above that is floor(x + 0.5)
 
 
+def visible_rect(planes: Planes, sprite: Any, opacity: float) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1): the sprite's rectangle clipped to the frame, in luma pixels, or None
+    when nothing would change. Shared by the numpy op and the CUDA wrapper, so both clip alike."""
+    if not 0.0 <= opacity <= 1.0:
+        raise ValueError(f"opacity must be within 0..1, got {opacity!r}")
+    if opacity == 0.0 or sprite.width == 0 or sprite.height == 0:
+        return None
+    x0, y0 = max(sprite.x, 0), max(sprite.y, 0)
+    x1, y1 = min(sprite.x + sprite.width, planes.width), min(sprite.y + sprite.height, planes.height)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return x0, y0, x1, y1
+
+
 def blend_sprite(planes: Planes, sprite: YUVASprite, opacity: float = 1.0) -> None:
     """Blend ``sprite`` onto ``planes`` in place, at ``opacity`` (0..1) times its own alpha.
 
     Only the sprite's rectangle, clipped to the frame, is read or written.
     """
-    if not 0.0 <= opacity <= 1.0:
-        raise ValueError(f"opacity must be within 0..1, got {opacity!r}")
-    if opacity == 0.0 or sprite.width == 0 or sprite.height == 0:
+    rect = visible_rect(planes, sprite, opacity)
+    if rect is None:
         return
-    fh, fw = planes.height, planes.width
-    x0, y0 = max(sprite.x, 0), max(sprite.y, 0)
-    x1, y1 = min(sprite.x + sprite.width, fw), min(sprite.y + sprite.height, fh)
-    if x1 <= x0 or y1 <= y0:
-        return
+    x0, y0, x1, y1 = rect
     sx, sy = x0 - sprite.x, y0 - sprite.y  # even, since both placements are even
     _blend_plane(planes.y[y0:y1, x0:x1], sprite.y_premult[sy : sy + y1 - y0, sx : sx + x1 - x0],
                  sprite.alpha[sy : sy + y1 - y0, sx : sx + x1 - x0], opacity)

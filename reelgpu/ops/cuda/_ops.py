@@ -22,7 +22,7 @@ from ...frames import BLACK_Y, NEUTRAL_C, Planes
 from ..crop_scale import Box, _check_box, _normalise_angle, _rotation_cos_sin
 from ..highlight import _ARC_HALF_GAP, HighlightDraw, _radii
 from ..resample import AxisTaps, axis_taps, vertical_first
-from ..sprite import YUVASprite
+from ..sprite import YUVASprite, visible_rect
 from ._launch import BLOCK, KernelBackend, f32, f64, grid_for, i32, pitch_of
 
 __all__ = [
@@ -331,15 +331,10 @@ def _blend_rect(b: KernelBackend, dst: Any, premult: Any, alpha: Any, opacity: f
 
 def blend_sprite(b: KernelBackend, planes: Planes, sprite: YUVASprite | DeviceSprite, opacity: float = 1.0) -> None:
     """:func:`reelgpu.ops.sprite.blend_sprite` on the device, in place (same clipping)."""
-    if not 0.0 <= opacity <= 1.0:
-        raise ValueError(f"opacity must be within 0..1, got {opacity!r}")
-    if opacity == 0.0 or sprite.width == 0 or sprite.height == 0:
+    rect = visible_rect(planes, sprite, opacity)
+    if rect is None:
         return
-    fh, fw = planes.height, planes.width
-    x0, y0 = max(sprite.x, 0), max(sprite.y, 0)
-    x1, y1 = min(sprite.x + sprite.width, fw), min(sprite.y + sprite.height, fh)
-    if x1 <= x0 or y1 <= y0:
-        return
+    x0, y0, x1, y1 = rect
     s = upload_sprite(b, sprite)
     sx, sy = x0 - s.x, y0 - s.y
     cy0, cy1, cx0, cx1 = y0 // 2, (y1 + 1) // 2, x0 // 2, (x1 + 1) // 2
