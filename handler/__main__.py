@@ -51,7 +51,7 @@ def fitness_check() -> None:
     """Validate the configuration and log the capability table; exit 1 when unfit."""
     from reelgpu import capabilities
 
-    from .job import Settings
+    from .settings import Settings
     from .storage import StorageConfigError, storage_from_env
 
     try:
@@ -86,7 +86,8 @@ def main() -> None:
     # every job input and output: set it before runpod is imported.
     os.environ.setdefault("RUNPOD_LOG_LEVEL", _RUNPOD_LEVELS.get(level, "INFO"))
 
-    from .job import concurrency_modifier, configure_logging, handler
+    from .job import concurrency_modifier, handler
+    from .logs import configure_logging
 
     configure_logging(level)
     fitness_check()

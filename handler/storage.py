@@ -1,9 +1,9 @@
 """Object storage behind one small interface: Cloudflare R2 / S3 (boto3) or a local folder.
 
 The handler only ever passes *full* keys here (already validated and prefixed by
-:mod:`handler.job`); storage never interprets a key as a path except in :class:`LocalStorage`,
+:mod:`handler.keys`); storage never interprets a key as a path except in :class:`LocalStorage`,
 which refuses anything that would resolve outside its root (defence in depth: the key rules
-in ``job.py`` are the real gate).
+in ``keys.py`` are the real gate).
 
 Both implementations publish atomically: an object appears under its key only complete
 (S3: a single PUT or a completed multipart upload; local: temp file + ``os.replace``).
@@ -11,7 +11,9 @@ Both implementations publish atomically: an object appears under its key only co
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -96,6 +98,7 @@ class LocalStorage:
     """
 
     META_DIR = ".reelgpu-meta"
+    NAME_MAX = 250  # bytes per path segment: 255 on common file systems, less the ".json" of metadata
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
@@ -108,6 +111,10 @@ class LocalStorage:
         if not key or key.startswith("/") or "\\" in key or "\x00" in key:
             raise StorageError("FORBIDDEN_KEY", f"key {key!r} is not a valid object key", retryable=False)
         first = key.split("/", 1)[0]
+        if any(len(part.encode("utf-8", "surrogatepass")) > self.NAME_MAX for part in key.split("/")):
+            # S3 takes 1024-byte segments; a file system stops at 255 bytes per name.
+            raise StorageError("FORBIDDEN_KEY", f"key {key!r} has a segment over {self.NAME_MAX} bytes, "
+                                                "which a local storage folder cannot hold", retryable=False)
         if first == self.META_DIR:
             raise StorageError("FORBIDDEN_KEY", f"key {key!r} uses a reserved prefix", retryable=False)
         base = self.root / self.META_DIR if meta else self.root
@@ -217,24 +224,28 @@ class S3Storage:
       inside one job but a dead endpoint fails the job (as retryable) in bounded time.
     * multipart with 64 MiB parts: R2 wants equal parts >= 5 MiB and at most 10,000 of them
       (640 GB per object), and a 4 GB game file becomes 64 parts.
+    * ``Content-MD5`` on every PUT and part (R2 supports it on both): the server refuses a body
+      that does not match, so a truncated or altered upload is never stored; such a refusal
+      (``BadDigest``) is retried like a network error (the whole file, up to ``max_attempts``).
     """
 
     def __init__(self, *, endpoint_url: str, access_key_id: str, secret_access_key: str, bucket: str,
                  max_attempts: int = 5, part_size: int = 64 * MiB, max_concurrency: int = 8,
-                 addressing_style: str = "path") -> None:
+                 addressing_style: str = "path", connect_timeout: float = 10, read_timeout: float = 120) -> None:
         import boto3
         from boto3.s3.transfer import TransferConfig
         from botocore.config import Config
 
         self.bucket = bucket
         self._endpoint = endpoint_url
+        self._max_attempts = max(1, max_attempts)
         config = Config(
             region_name="auto",
             signature_version="s3v4",
             s3={"addressing_style": addressing_style},
             retries={"mode": "standard", "total_max_attempts": max_attempts},
-            connect_timeout=10,
-            read_timeout=120,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
             max_pool_connections=max(10, 2 * max_concurrency),
             tcp_keepalive=True,
             request_checksum_calculation="when_required",
@@ -249,6 +260,11 @@ class S3Storage:
             aws_secret_access_key=secret_access_key,
             config=config,
         )
+        # Integrity: with checksums "when_required" botocore sends none, so a body cut or altered
+        # on the way would be stored as is. Content-MD5 makes S3/R2 refuse such a PUT or part.
+        for op in ("PutObject", "UploadPart"):
+            self.client.meta.events.register(f"before-call.s3.{op}", _add_content_md5,
+                                             unique_id=f"reelgpu-content-md5-{op}")
         self.transfer = TransferConfig(
             multipart_threshold=part_size,
             multipart_chunksize=part_size,
@@ -267,7 +283,9 @@ class S3Storage:
         if isinstance(exc, ClientError):
             code = str(exc.response.get("Error", {}).get("Code", ""))
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if code in _NOT_FOUND_CODES or (status == 404 and code != "NoSuchBucket"):
+            # "Not found" only describes a missing object we read. A 404 while uploading (a
+            # multipart upload the server no longer knows, a missing bucket) is a storage fault.
+            if op != "upload" and (code in _NOT_FOUND_CODES or (status == 404 and code != "NoSuchBucket")):
                 return not_found(key)
             detail = code or f"HTTP {status}"
         else:
@@ -332,18 +350,63 @@ class S3Storage:
         extra: dict[str, Any] = {"ContentType": content_type or content_type_for(key)}
         if metadata:
             extra["Metadata"] = dict(metadata)
-        try:
-            # A single PUT below the threshold, multipart above; either is visible only when complete,
-            # and s3transfer aborts the multipart upload when a part fails.
-            self.client.upload_file(str(path), self.bucket, key, ExtraArgs=extra,
-                                    Callback=_locked(progress), Config=self.transfer)
-        except (ClientError, BotoCoreError) as exc:
-            raise self._error(exc, "upload", key) from None
-        except S3UploadFailedError as exc:
-            cause = exc.__cause__ or exc.__context__
-            if isinstance(cause, (ClientError, BotoCoreError)):
-                raise self._error(cause, "upload", key) from None
-            raise StorageError("STORAGE_ERROR", f"could not upload {key!r}", retryable=True) from None
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                # A single PUT below the threshold, multipart above; either is visible only when
+                # complete, and s3transfer aborts the multipart upload when a part fails.
+                self.client.upload_file(str(path), self.bucket, key, ExtraArgs=extra,
+                                        Callback=_locked(progress), Config=self.transfer)
+                return
+            except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
+                cause = exc
+                if isinstance(exc, S3UploadFailedError):
+                    cause = exc.__cause__ or exc.__context__ or exc
+                if _error_code(cause) in _INTEGRITY_CODES and attempt < self._max_attempts:
+                    # botocore does not retry a refused digest: the body changed on the way, so
+                    # sending it again is the remedy (nothing was stored).
+                    log.warning("storage upload of %r: body refused (%s), sending it again", key,
+                                _error_code(cause))
+                    if progress:
+                        progress(-path.stat().st_size)  # the progress bar starts over
+                    continue
+                if isinstance(cause, (ClientError, BotoCoreError)):
+                    raise self._error(cause, "upload", key) from None
+                raise StorageError("STORAGE_ERROR", f"could not upload {key!r}", retryable=True) from None
+
+
+_INTEGRITY_CODES = {"BadDigest", "IncompleteBody", "XAmzContentSHA256Mismatch"}
+
+
+def _error_code(exc: BaseException) -> str:
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def _add_content_md5(params: dict[str, Any], **_: Any) -> None:
+    """botocore ``before-call`` hook: ``Content-MD5`` of the request body (bytes or a seekable file).
+
+    Runs once per API call, before signing; retries resend the same headers with the body
+    rewound. s3transfer's file chunks do not report progress until the request is sent, so
+    reading them here does not move the progress bar.
+    """
+    headers = params.setdefault("headers", {})
+    if any(k.lower() == "content-md5" for k in headers):
+        return
+    body = params.get("body")
+    digest = hashlib.md5(usedforsecurity=False)
+    if isinstance(body, (bytes, bytearray)):
+        digest.update(body)
+    elif body is not None and hasattr(body, "read") and hasattr(body, "seek") and hasattr(body, "tell"):
+        start = body.tell()
+        while chunk := body.read(MiB):
+            digest.update(chunk)
+        body.seek(start)
+    else:
+        return
+    headers["Content-MD5"] = base64.b64encode(digest.digest()).decode("ascii")
 
 
 def _locked(progress: BytesCallback | None) -> BytesCallback | None:

@@ -16,6 +16,7 @@ import av
 import numpy as np
 
 from ..errors import CorruptMedia
+from .probe import open_media
 
 RATE = 48000
 
@@ -32,7 +33,7 @@ def read_audio(path: str | Path, start_s: float, end_s: float) -> np.ndarray:
         return out
     resampler = av.AudioResampler(format="fltp", layout="stereo", rate=RATE)
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with open_media(path) as container:
             stream = container.streams.audio[0]
             origin_stream = container.streams.video[0] if container.streams.video else stream
             origin = float(origin_stream.start_time * origin_stream.time_base) if origin_stream.start_time else 0.0

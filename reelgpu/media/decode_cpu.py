@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import CorruptMedia
 from ..frames import Planes
+from .probe import open_media
 
 
 @dataclass
@@ -64,7 +65,7 @@ class PyAVVideoSource:
         self.rotation = rotation
         self.start_s = start_s
         try:
-            self._container = av.open(str(self.path), metadata_errors="ignore")
+            self._container = open_media(self.path)
         except av.error.FFmpegError:
             raise CorruptMedia(f"{self.path.name}: cannot be opened for decoding") from None
         self._stream = self._container.streams.video[0]
@@ -83,6 +84,11 @@ class PyAVVideoSource:
             for frame in self._container.decode(self._stream):
                 if frame.pts is None:
                     continue
+                if frame.is_corrupt:
+                    # The decoder concealed damaged data (flipped or missing bytes): rendering
+                    # on would publish smeared frames as if nothing happened.
+                    raise CorruptMedia(f"{self.path.name}: the video is damaged at "
+                                       f"{float(frame.pts * tb) - self._origin:.3f} s (undecodable data)")
                 yield DecodedFrame(float(frame.pts * tb) - self._origin, frame_to_planes(frame, self.rotation))
         except av.error.FFmpegError as exc:
             raise CorruptMedia(f"{self.path.name}: decoding failed ({exc.__class__.__name__})") from None

@@ -3,14 +3,57 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import av
+import numpy as np
 
-from ..errors import CorruptMedia, UnsupportedMedia
+from ..errors import CorruptMedia, LimitExceeded, UnsupportedMedia
+
+# Sanity bounds on what a file may *declare*, whatever the configured Limits: libavformat builds
+# a per-sample index from a few header bytes, so a 50 KB file declaring 50 M samples costs
+# ~650 MB before any limit could be checked. 4 h at 240 fps is 3,456,000 frames.
+MAX_VIDEO_SAMPLES = 5_000_000
+# Media timescales in the wild: 600 (Apple), 1000, 15360, 90000, audio sample rates up to 384 kHz.
+MAX_TIMESCALE = 10_000_000
+MIN_FPS = Fraction(1, 10)
+MAX_FPS = 1000
+# Top-level ISO-BMFF box types: a file starting with one of these is scanned before FFmpeg opens
+# it, and one of these running past the end of the file means the file was cut short.
+_ISO_TOP = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"styp", b"sidx", b"moof",
+            b"mfra", b"meta", b"uuid", b"pdin", b"junk"}
+_DESCEND = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
+# The containers an input may be, as FFmpeg demuxer names. Everything else - playlists (HLS,
+# concat), images, text (the tty demuxer renders any .txt), raw streams - is refused before a
+# demuxer parses it: an HLS playlist renders the *local files it names*, another job's included.
+FORMAT_WHITELIST = "mov,mp4,matroska,webm,avi,mpegts"
+OPEN_OPTIONS = {"format_whitelist": FORMAT_WHITELIST, "protocol_whitelist": "file"}
+ACCEPTED = "MP4/MOV, Matroska/WebM, AVI or MPEG-TS"
+
+
+def sniff_container(path: str | Path) -> str | None:
+    """The container family from the first bytes (``iso``, ``matroska``, ``avi``, ``mpegts``),
+    or None: decided by content, never by the file name."""
+    with open(path, "rb") as f:
+        head = f.read(200)
+    if len(head) >= 8 and head[4:8] in _ISO_TOP:
+        return "iso"
+    if head[:4] == b"\x1aE\xdf\xa3":
+        return "matroska"
+    if head[:4] == b"RIFF" and head[8:12] in (b"AVI ", b"AVIX"):
+        return "avi"
+    if len(head) > 196 and (head[0] == head[188] == 0x47 or head[4] == head[196] == 0x47):
+        return "mpegts"  # 188-byte TS packets, or 192-byte M2TS (AVCHD .mts)
+    return None
+
+
+def open_media(path: str | Path) -> av.container.InputContainer:
+    """``av.open`` for reading an input: accepted demuxers only, local files only (no nested
+    http:, concat:, data:... however the file asks). Every reader of an input uses this."""
+    return av.open(str(path), metadata_errors="ignore", options=dict(OPEN_OPTIONS))
 
 
 @dataclass(frozen=True)
@@ -75,6 +118,161 @@ def _normalise_rotation(value: float | None) -> int:
     return rot
 
 
+@dataclass
+class _Track:
+    handler: str = ""
+    timescale: int | None = None
+    declared: list[tuple[str, int]] = field(default_factory=list)  # (box, duration in its timescale)
+    tkhd_duration: int | None = None
+    stts_samples: int = 0
+    stts_duration: float = 0.0
+    stsz_samples: int | None = None
+
+
+def _boxes(f: BinaryIO, start: int, end: int, name: str, *, top: bool = False):
+    """(type, payload start, box end) of the boxes in [start, end), reading headers only."""
+    pos = start
+    while pos + 8 <= end:
+        f.seek(pos)
+        size, kind = struct.unpack(">I4s", f.read(8))
+        header = 8
+        if size == 1:
+            raw = f.read(8)
+            if len(raw) < 8:
+                raise CorruptMedia(f"{name}: truncated (the file ends inside a box header)")
+            size, header = struct.unpack(">Q", raw)[0], 16
+        elif size == 0:
+            size = end - pos  # "to the end of the file"
+        if top and kind not in _ISO_TOP:
+            return  # trailing bytes that are no box: FFmpeg ignores them, so do we
+        if size < header:
+            raise CorruptMedia(f"{name}: malformed {kind.decode('latin-1')!r} box at byte {pos}")
+        if pos + size > end:
+            raise CorruptMedia(f"{name}: truncated - the {kind.decode('latin-1')!r} box needs {pos + size} "
+                               f"bytes but the {'file' if top else 'parent box'} ends at {end}")
+        yield kind, pos + header, pos + size
+        pos += size
+
+
+def _full_box(f: BinaryIO, start: int, end: int, v0: str, v1: str) -> tuple[Any, ...] | None:
+    """Fields of a version 0/1 full box (after version and flags), or None when too short."""
+    f.seek(start)
+    head = f.read(4)
+    if len(head) < 4:
+        return None
+    fmt = ">" + (v1 if head[0] == 1 else v0)
+    raw = f.read(struct.calcsize(fmt))
+    if len(raw) < struct.calcsize(fmt) or start + 4 + len(raw) > end:
+        return None
+    return struct.unpack(fmt, raw)
+
+
+def _read_table(f: BinaryIO, start: int, end: int, entry: int, name: str, box: str) -> np.ndarray:
+    """The big-endian uint32 entries of a table box (entry = words per entry)."""
+    if end - start < 8:
+        raise CorruptMedia(f"{name}: the {box!r} box is too short")
+    f.seek(start + 4)
+    count = struct.unpack(">I", f.read(4))[0]
+    if count * entry * 4 > end - start - 8:
+        raise CorruptMedia(f"{name}: the {box!r} table declares {count} entries but its box is "
+                           f"{end - start} bytes long")
+    raw = f.read(count * entry * 4)
+    return np.frombuffer(raw, dtype=">u4").reshape(-1, entry)
+
+
+def _scan_trak(f: BinaryIO, start: int, end: int, name: str, track: _Track) -> None:
+    for kind, a, b in _boxes(f, start, end, name):
+        if kind in _DESCEND:
+            _scan_trak(f, a, b, name, track)
+        elif kind == b"tkhd" and (v := _full_box(f, a, b, "IIIII", "QQIIQ")):
+            track.tkhd_duration = v[4]
+        elif kind == b"mdhd" and (v := _full_box(f, a, b, "IIII", "QQIQ")):
+            track.timescale = v[2]
+            track.declared.append(("mdhd", v[3]))
+        elif kind == b"hdlr" and (v := _full_box(f, a, b, "I4s", "I4s")):
+            track.handler = v[1].decode("latin-1")
+        elif kind == b"stts":
+            table = _read_table(f, a, b, 2, name, "stts")
+            track.stts_samples = int(table[:, 0].astype(np.uint64).sum())
+            track.stts_duration = float((table[:, 0].astype(np.float64) * table[:, 1]).sum())
+        elif kind in (b"stsz", b"stz2") and (v := _full_box(f, a, b, "II", "II")):
+            track.stsz_samples = v[1]
+
+
+def _too_long(declared_s: float, actual_s: float) -> bool:
+    """A header that claims far more time than the samples hold (slack for edit-list delays)."""
+    return declared_s > 2 * actual_s + 60
+
+
+def check_iso_structure(path: str | Path) -> None:
+    """Bounded scan of an MP4/MOV's boxes before libavformat sees the file.
+
+    Refuses what FFmpeg would accept silently or expensively: a file cut short (a top-level box
+    runs past the end: FFmpeg decodes what is there and the export would freeze on the last
+    frame), sample tables that disagree or declare more than :data:`MAX_VIDEO_SAMPLES` video
+    frames (memory for FFmpeg's index), a zero timescale, and duration headers (``mvhd``,
+    ``tkhd``, ``mdhd``) that claim far longer than the samples last (headers lie; FFmpeg
+    trusts the samples, other tools may not). Files that are not ISO-BMFF are left to FFmpeg.
+    """
+    path = Path(path)
+    name = path.name
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8 or head[4:8] not in _ISO_TOP:
+            return
+        end = path.stat().st_size
+        tracks: list[_Track] = []
+        movie: tuple[int, int] | None = None  # (timescale, duration)
+        fragmented = False
+        for kind, a, b in list(_boxes(f, 0, end, name, top=True)):
+            if kind != b"moov":
+                continue
+            for child, ca, cb in _boxes(f, a, b, name):
+                if child == b"mvhd" and (v := _full_box(f, ca, cb, "IIII", "QQIQ")):
+                    movie = (v[2], v[3])
+                elif child == b"mvex":
+                    fragmented = True
+                elif child == b"trak":
+                    track = _Track()
+                    _scan_trak(f, ca, cb, name, track)
+                    tracks.append(track)
+    if fragmented:
+        return  # samples live in moof boxes, read as the file plays: nothing to compare here
+    longest = 0.0
+    for track in tracks:
+        kind = {"vide": "video", "soun": "audio"}.get(track.handler, "media")
+        if track.timescale is not None and not 0 < track.timescale <= MAX_TIMESCALE:
+            raise CorruptMedia(f"{name}: the {kind} track has a timescale of {track.timescale}")
+        if track.handler == "vide" and not track.stts_samples and not track.stsz_samples:
+            raise CorruptMedia(f"{name}: the video track holds no frames")
+        if not track.timescale or not track.stts_samples:
+            continue
+        actual = track.stts_duration / track.timescale
+        longest = max(longest, actual)
+        declared = max((d for _, d in track.declared), default=0) / track.timescale
+        if declared and _too_long(actual, declared):
+            # The reverse lie: sample durations far beyond the header (a forged stts delta).
+            raise CorruptMedia(f"{name}: the {kind} samples last {actual:.0f} s but the header declares "
+                               f"{declared:.3f} s")
+        if track.handler == "vide":
+            if track.stsz_samples is not None and track.stsz_samples != track.stts_samples:
+                raise CorruptMedia(f"{name}: the video sample tables disagree (stts: {track.stts_samples} "
+                                   f"samples, stsz: {track.stsz_samples})")
+            if track.stts_samples > MAX_VIDEO_SAMPLES:
+                raise LimitExceeded(f"{name}: declares {track.stts_samples} video frames, over the limit "
+                                    f"of {MAX_VIDEO_SAMPLES}")
+        for box, duration in track.declared:
+            if _too_long(duration / track.timescale, actual):
+                raise CorruptMedia(f"{name}: the {box} header declares {duration / track.timescale:.0f} s "
+                                   f"but the samples last {actual:.3f} s")
+    if movie and movie[0] and longest > 0:
+        declared = [("mvhd", movie[1])] + [("tkhd", t.tkhd_duration) for t in tracks if t.tkhd_duration]
+        for box, duration in declared:
+            if _too_long(duration / movie[0], longest):
+                raise CorruptMedia(f"{name}: the {box} header declares {duration / movie[0]:.0f} s "
+                                   f"but the samples last {longest:.3f} s")
+
+
 def probe(path: str | Path) -> MediaInfo:
     """Read container and stream facts; decode at most one frame (for rotation metadata).
 
@@ -86,8 +284,13 @@ def probe(path: str | Path) -> MediaInfo:
         raise CorruptMedia(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise CorruptMedia(f"{path}: file is empty")
+    kind = sniff_container(path)
+    if kind is None:  # cannot be parsed as any container we read (text, images, playlists...)
+        raise CorruptMedia(f"{path.name}: not a video file ({ACCEPTED} expected)")
+    if kind == "iso":
+        check_iso_structure(path)
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = open_media(path)
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise CorruptMedia(f"{path.name}: not a readable media file ({exc.__class__.__name__})") from None
     with container:
@@ -95,12 +298,19 @@ def probe(path: str | Path) -> MediaInfo:
             raise UnsupportedMedia(f"{path.name}: no video stream")
         vs = container.streams.video[0]
         cc = vs.codec_context
+        if cc is None:  # PyAV has no codec context for a codec FFmpeg does not know
+            raise UnsupportedMedia(f"{path.name}: unknown video codec")
         if not cc.width or not cc.height:
             raise CorruptMedia(f"{path.name}: video stream has no dimensions")
         fps = vs.average_rate or vs.guessed_rate or vs.base_rate
         if not fps or fps <= 0:
             raise CorruptMedia(f"{path.name}: video stream has no frame rate")
         fps = Fraction(fps).limit_denominator(1001)
+        if fps < MIN_FPS or fps > MAX_FPS:
+            # A rate of ~0 divides by zero downstream; tens of thousands of fps (a forged stts)
+            # would schedule that many output frames per second.
+            raise UnsupportedMedia(f"{path.name}: frame rate of {float(fps):.4g} fps is outside "
+                                   f"{float(MIN_FPS):g}..{MAX_FPS} fps")
         time_base = Fraction(vs.time_base)
         if vs.duration is not None:
             duration = float(vs.duration * vs.time_base)
@@ -109,8 +319,14 @@ def probe(path: str | Path) -> MediaInfo:
         else:
             duration = 0.0
         frame_count = int(vs.frames) or int(round(duration * fps))
+        if frame_count > 2 * duration * fps + 16:
+            # Exports schedule frame_count frames; a count the duration cannot hold is forged.
+            raise CorruptMedia(f"{path.name}: declares {frame_count} frames but lasts {duration:.3f} s "
+                               f"at {float(fps):.4g} fps")
         rotation = _rotation_of(container, vs)
         audio = container.streams.audio[0] if container.streams.audio else None
+        if audio is not None and audio.codec_context is None:
+            raise UnsupportedMedia(f"{path.name}: unknown audio codec")
         start = float(vs.start_time * vs.time_base) if vs.start_time is not None else 0.0
         w, h = cc.width, cc.height
         upright = (h, w) if rotation in (90, 270) else (w, h)

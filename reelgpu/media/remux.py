@@ -9,6 +9,7 @@ from pathlib import Path
 import av
 
 from ..errors import CorruptMedia
+from .probe import open_media
 from .writer import partial_path
 
 
@@ -17,7 +18,7 @@ def remux_faststart(src: str | Path, dst: str | Path, *, include_audio: bool = T
     dst = Path(dst)
     tmp = partial_path(dst)
     try:
-        with av.open(str(src), metadata_errors="ignore") as inp, \
+        with open_media(src) as inp, \
                 av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
             streams = [inp.streams.video[0]]
             if include_audio and inp.streams.audio:

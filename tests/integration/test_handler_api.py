@@ -23,6 +23,10 @@ import pytest
 
 import reelgpu
 from handler import job as hjob
+from handler.context import JobContext
+from handler.logs import ScrubbingFormatter
+from handler.progress import Progress
+from handler.settings import Settings
 from handler.storage import LocalStorage
 
 USER = "test/users/u1/profiles/default"
@@ -288,21 +292,21 @@ def test_nothing_leaks_into_responses_or_logs(handler_api: Any, it: Any, framing
 
 # --------------------------------------------------------------------------- in process
 @pytest.fixture()
-def local_job(tmp_path: Path, sample_video: Path) -> tuple[LocalStorage, hjob.Settings, dict[str, Any]]:
+def local_job(tmp_path: Path, sample_video: Path) -> tuple[LocalStorage, Settings, dict[str, Any]]:
     storage = LocalStorage(tmp_path / "storage")
     storage.upload(sample_video, f"{USER}/raw/in.mp4")
-    settings = hjob.Settings(scratch_dir=str(tmp_path / "scratch"), progress_interval_s=0.0)
+    settings = Settings(scratch_dir=str(tmp_path / "scratch"), progress_interval_s=0.0)
     return storage, settings, {"id": "local", "input": job_input(job_id="job-local")}
 
 
-def _scratch_empty(settings: hjob.Settings) -> bool:
+def _scratch_empty(settings: Settings) -> bool:
     return not list(Path(settings.scratch_dir or "").glob("reelgpu-job-*"))
 
 
 @pytest.mark.parametrize("how", ["cancel", "deadline"])
 def test_cancel_and_deadline_stop_between_frames(local_job: Any, how: str) -> None:
     storage, settings, job = local_job
-    holder: dict[str, hjob.JobContext] = {}
+    holder: dict[str, JobContext] = {}
 
     def send(payload: dict[str, Any]) -> None:
         if payload["phase"] == "processing" and payload["progress"] > 10:
@@ -311,7 +315,7 @@ def test_cancel_and_deadline_stop_between_frames(local_job: Any, how: str) -> No
             else:
                 holder["ctx"].deadline = 0.0
 
-    holder["ctx"] = hjob.JobContext(settings, send)
+    holder["ctx"] = JobContext(settings, send)
     out = hjob.run_job_sync(job, storage, holder["ctx"])
     assert out["code"] == ("CANCELLED" if how == "cancel" else "TIMEOUT"), out
     assert out["retryable"] is (how == "deadline")
@@ -351,11 +355,11 @@ def test_internal_errors_are_generic_and_logs_scrubbed(local_job: Any, monkeypat
     monkeypatch.setattr(reelgpu, "framing", boom, raising=False)
     stream = io.StringIO()
     log_handler = logging.StreamHandler(stream)
-    log_handler.setFormatter(hjob.ScrubbingFormatter("%(levelname)s %(message)s"))
+    log_handler.setFormatter(ScrubbingFormatter("%(levelname)s %(message)s"))
     logger = logging.getLogger("handler")
     logger.addHandler(log_handler)
     try:
-        out = hjob.run_job_sync(job, storage, hjob.JobContext(settings, lambda p: None))
+        out = hjob.run_job_sync(job, storage, JobContext(settings, lambda p: None))
     finally:
         logger.removeHandler(log_handler)
     assert out["code"] == "INTERNAL" and out["retryable"] is False
@@ -384,7 +388,7 @@ def test_unverifiable_output_is_never_published(local_job: Any, monkeypatch: pyt
                                     fps=30.0, backend={"decode": "x", "process": "x", "encode": "x"})
 
     monkeypatch.setattr(reelgpu, "framing", late_moov, raising=False)
-    out = hjob.run_job_sync(job, storage, hjob.JobContext(settings, lambda p: None))
+    out = hjob.run_job_sync(job, storage, JobContext(settings, lambda p: None))
     assert out["code"] == "INTERNAL" and "faststart" in out["error"], out
     assert not storage.exists(f"{USER}/exports/e2e.mp4")
 
@@ -392,11 +396,11 @@ def test_unverifiable_output_is_never_published(local_job: Any, monkeypatch: pyt
 def test_main_output_is_a_verified_video_whatever_its_extension(local_job: Any) -> None:
     storage, settings, job = local_job
     job["input"]["output_key"] = "exports/reel-without-extension"
-    out = hjob.run_job_sync(job, storage, hjob.JobContext(settings, lambda p: None))
+    out = hjob.run_job_sync(job, storage, JobContext(settings, lambda p: None))
     assert out["status"] == "success", out
     assert storage.content_type(f"{USER}/exports/reel-without-extension") == "video/mp4"
     assert out["timings_s"]["upload"] >= 0 and out["timings_s"]["job_total"] > 0
-    again = hjob.run_job_sync(job, storage, hjob.JobContext(settings, lambda p: None))
+    again = hjob.run_job_sync(job, storage, JobContext(settings, lambda p: None))
     assert again["reused"] is True and again["bytes"] == out["bytes"] and again["frames"] == out["frames"]
     assert _scratch_empty(settings)
 
@@ -407,7 +411,7 @@ def test_annotate_clips_mode_with_no_clip_good_enough(local_job: Any) -> None:
     storage, settings, job = local_job
     job["input"].update(type="annotate", output_key="exports/none", params={
         "mode": "clips", "min_rating": 5, "clips": [{"start_time": 0.0, "end_time": 0.5, "rating": 3}]})
-    out = hjob.run_job_sync(job, storage, hjob.JobContext(settings, lambda p: None))
+    out = hjob.run_job_sync(job, storage, JobContext(settings, lambda p: None))
     assert out["status"] == "success" and out["extra_output_keys"] == [], out
     manifest = json.loads((storage.root / USER / "exports/none.json").read_text())
     assert manifest["outputs"] == []
@@ -415,12 +419,12 @@ def test_annotate_clips_mode_with_no_clip_good_enough(local_job: Any) -> None:
 
 def test_progress_is_throttled_and_monotonic() -> None:
     sent: list[dict[str, Any]] = []
-    progress = hjob.Progress(sent.append, min_interval=3600)
+    progress = Progress(sent.append, min_interval=3600)
     progress.report("download", 0.0)
     for i in range(1000):
         progress.frames(i, 1000)
     assert len(sent) == 1
-    fast = hjob.Progress(sent.append, min_interval=0.0)
+    fast = Progress(sent.append, min_interval=0.0)
     fast.report("processing", 0.8)
     fast.report("processing", 0.2)  # never backwards
     fast.frames(10, 10)

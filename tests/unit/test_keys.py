@@ -10,16 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import reelgpu
-from handler.job import (
-    MAX_KEY_BYTES,
-    JobError,
-    Settings,
-    check_key,
-    check_user_id,
-    parse_envelope,
-    plan_job,
-    resolve_key,
-)
+from handler.envelope import parse_envelope
+from handler.errors import JobError
+from handler.keys import MAX_KEY_BYTES, check_key, check_user_id, resolve_key
+from handler.plan import plan_job
+from handler.settings import Settings
 from reelgpu.limits import Limits
 
 USER = "prod/users/5f0c/profiles/default"
