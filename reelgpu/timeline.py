@@ -78,6 +78,8 @@ Box = tuple[float, float, float, float]
 def clamp_box(box: Box, frame_w: int, frame_h: int) -> Box:
     """Shift the box inside the frame, then shrink it only if it is larger than the frame."""
     x, y, w, h = box
+    # Catmull-Rom overshoots between a zoom-in and a zoom-out: never let a box collapse.
+    w, h = max(w, 1.0), max(h, 1.0)
     x = max(0.0, min(x, frame_w - w))
     y = max(0.0, min(y, frame_h - h))
     return x, y, min(w, float(frame_w)), min(h, float(frame_h))

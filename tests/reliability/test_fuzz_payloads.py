@@ -519,10 +519,7 @@ def _framing_job(keyframes: list[dict[str, Any]], **params: Any) -> dict[str, An
                                        "encode": {"preset": "ultrafast"}, **params})
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN_BUG_CROP_COLLAPSE: reelgpu/timeline.py clamp_box keeps the "
-                   "Catmull-Rom overshoot of a zoom-in/hold/zoom-out (negative width) and crop_scale raises "
-                   "ValueError -> INTERNAL")
-def test_known_bug_catmull_rom_zoom_hold_zoom_collapses_the_crop(fuzz_env: dict[str, Path], rel: Any) -> None:
+def test_catmull_rom_zoom_hold_zoom_keeps_a_valid_crop(fuzz_env: dict[str, Path], rel: Any) -> None:
     kfs = [{"time": t, "x": 0, "y": 0, "width": w, "height": h}
            for t, w, h in [(0.0, 96, 64), (0.2, 9.6, 6.4), (0.4, 9.6, 6.4), (0.6, 96, 64)]]
     run_handler(_framing_job(kfs), fuzz_env, rel)
