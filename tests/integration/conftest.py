@@ -84,7 +84,11 @@ def s3(moto_endpoint: str) -> Any:
                       request_checksum_calculation="when_required",
                       response_checksum_validation="when_required"),
     )
-    client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "auto"})
+    # moto keeps one in-memory backend per process: another test folder's server may have made it.
+    try:
+        client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "auto"})
+    except client.exceptions.BucketAlreadyOwnedByYou:
+        pass
     return client
 
 
