@@ -3,6 +3,7 @@ the runpod SDK's own local API server (``python -m handler --rp_serve_api``) in 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -85,10 +86,8 @@ def s3(moto_endpoint: str) -> Any:
                       response_checksum_validation="when_required"),
     )
     # moto keeps one in-memory backend per process: another test folder's server may have made it.
-    try:
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
         client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "auto"})
-    except client.exceptions.BucketAlreadyOwnedByYou:
-        pass
     return client
 
 
