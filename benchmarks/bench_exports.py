@@ -35,7 +35,7 @@ def _export(benchmark: Any, rounds: int, run: Any) -> None:
 
 @pytest.mark.parametrize("fps", [30, 60])
 @pytest.mark.parametrize("kind", ["static", "pan"])
-def bench_framing_cpu(benchmark: Any, request: Any, out_dir: Path, bench_seconds: float, bench_rounds: int,
+def test_framing_cpu(benchmark: Any, request: Any, out_dir: Path, bench_seconds: float, bench_rounds: int,
                       kind: str, fps: int) -> None:
     src = request.getfixturevalue(f"src_1080p{fps}")
     spec = benchlib.framing_spec(kind, bench_seconds)
@@ -46,7 +46,7 @@ def bench_framing_cpu(benchmark: Any, request: Any, out_dir: Path, bench_seconds
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("kind", ["static", "pan"])
-def bench_framing_cuda(benchmark: Any, out_dir: Path, src_1080p30: Path, bench_seconds: float, bench_rounds: int,
+def test_framing_cuda(benchmark: Any, out_dir: Path, src_1080p30: Path, bench_seconds: float, bench_rounds: int,
                        kind: str) -> None:
     reason = benchlib.gpu_skip_reason()
     if reason:
@@ -58,7 +58,7 @@ def bench_framing_cuda(benchmark: Any, out_dir: Path, src_1080p30: Path, bench_s
             lambda: reelgpu.framing(src_1080p30, out_dir / f"framing_{kind}.mp4", spec, device="cuda"))
 
 
-def bench_overlay_cpu(benchmark: Any, out_dir: Path, src_1080p30: Path, bench_seconds: float,
+def test_overlay_cpu(benchmark: Any, out_dir: Path, src_1080p30: Path, bench_seconds: float,
                       bench_rounds: int) -> None:
     if importlib.util.find_spec("reelgpu.exports.overlay") is None:
         pytest.skip("reelgpu.overlay is not implemented in this checkout (no reelgpu/exports/overlay.py)")

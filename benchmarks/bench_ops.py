@@ -71,7 +71,7 @@ def _blas_limit(threads: str) -> contextlib.AbstractContextManager[Any]:
 @pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.parametrize("motion", ["static", "pan"])
 @pytest.mark.parametrize("blas", ["1", "default"])
-def bench_crop_scale_numpy(benchmark: Any, source: str, motion: str, blas: str) -> None:
+def test_crop_scale_numpy(benchmark: Any, source: str, motion: str, blas: str) -> None:
     width, height = SOURCES[source]
     planes = make_planes(width, height)
     next_box = _pan_boxes(width, height) if motion == "pan" else (lambda: _box(width, height))
@@ -110,7 +110,7 @@ def _cupy_crop_scale() -> Callable[..., Planes]:
 @pytest.mark.gpu
 @pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.parametrize("motion", ["static", "pan"])
-def bench_crop_scale_cupy(benchmark: Any, source: str, motion: str) -> None:
+def test_crop_scale_cupy(benchmark: Any, source: str, motion: str) -> None:
     cupy = _cupy_or_skip()
     fn = _cupy_crop_scale()
     width, height = SOURCES[source]
@@ -138,7 +138,7 @@ def _fresh(planes: Planes) -> Callable[[], tuple[tuple[Planes], dict[str, Any]]]
     return lambda: ((Planes(*(p.copy() for p in planes)),), {})
 
 
-def bench_highlight_numpy(benchmark: Any) -> None:
+def test_highlight_numpy(benchmark: Any) -> None:
     highlight = _optional("reelgpu.ops.highlight")
     planes = make_planes(OUT_W, OUT_H)
     draw = highlight.HighlightDraw(cx=540.0, cy=1100.0, rx=140.0, ry=60.0, arc="ground", dim=0.35,
@@ -150,7 +150,7 @@ def bench_highlight_numpy(benchmark: Any) -> None:
     benchmark.pedantic(lambda p: highlight.draw_highlight(p, draw), setup=_fresh(planes), rounds=100)
 
 
-def bench_sprite_numpy(benchmark: Any) -> None:
+def test_sprite_numpy(benchmark: Any) -> None:
     sprite = _optional("reelgpu.ops.sprite")
     color = _optional("reelgpu.ops.color")
     planes = make_planes(OUT_W, OUT_H)
@@ -164,7 +164,7 @@ def bench_sprite_numpy(benchmark: Any) -> None:
 
 
 # --------------------------------------------------------------------------- transitions
-def bench_dissolve_numpy(benchmark: Any) -> None:
+def test_dissolve_numpy(benchmark: Any) -> None:
     mix = _optional("reelgpu.ops.mix")
     a, b = make_planes(OUT_W, OUT_H), make_planes(OUT_W, OUT_H)
     benchmark.group = f"transitions {OUT_W}x{OUT_H}"
@@ -172,7 +172,7 @@ def bench_dissolve_numpy(benchmark: Any) -> None:
     benchmark(mix.dissolve, a, b, 0.4)
 
 
-def bench_fade_to_black_numpy(benchmark: Any) -> None:
+def test_fade_to_black_numpy(benchmark: Any) -> None:
     mix = _optional("reelgpu.ops.mix")
     a = make_planes(OUT_W, OUT_H)
     benchmark.group = f"transitions {OUT_W}x{OUT_H}"

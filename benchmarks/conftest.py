@@ -24,8 +24,9 @@ import benchlib  # noqa: E402
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
     """Collect bench_*.py even when another ini file (the repo's pyproject) is in charge."""
     patterns = parent.config.getini("python_files")
-    if file_path.suffix == ".py" and fnmatch.fnmatch(file_path.name, "bench_*.py") and not any(
-            fnmatch.fnmatch(file_path.name, p) for p in patterns):
+    if (file_path.suffix == ".py" and fnmatch.fnmatch(file_path.name, "bench_*.py")
+            and not parent.session.isinitpath(file_path)  # files named on the command line are collected anyway
+            and not any(fnmatch.fnmatch(file_path.name, p) for p in patterns)):
         return pytest.Module.from_parent(parent, path=file_path)
     return None
 
