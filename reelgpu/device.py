@@ -85,7 +85,7 @@ class Capabilities:
         return bool(self.can_decode_gpu and self.nvenc_codecs)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"backends": backends_for("auto", self)}
+        return asdict(self) | {"backends": backends_for("auto", self), "cpu_resampler": cpu_resampler()}
 
     def as_table(self) -> str:
         rows = [
@@ -96,6 +96,7 @@ class Capabilities:
             ("NVDEC codecs", ", ".join(self.nvdec_codecs) or "none"),
             ("NVENC codecs", ", ".join(self.nvenc_codecs) or "none"),
             ("GPU pipeline in this build", str(self.gpu_pipeline)),
+            ("CPU resampler", cpu_resampler()),
         ]
         chosen = backends_for("auto", self)
         rows.append(("device=auto runs", f"decode={chosen['decode']} process={chosen['process']} encode={chosen['encode']}"))
@@ -103,6 +104,17 @@ class Capabilities:
         lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
         lines += [f"note: {e}" for e in self.errors]
         return "\n".join(lines)
+
+
+def cpu_resampler() -> str:
+    """Which implementation crop_scale uses on the CPU: the compiled passes or the numpy fallback
+    (several times slower; the module is not built where there was no C compiler at install)."""
+    from .ops import resample_native
+
+    if resample_native.enabled():
+        return "compiled (reelgpu.ops._resample, Pillow fixed point)"
+    why = "REELGPU_RESAMPLER=numpy" if resample_native.AVAILABLE else "reelgpu.ops._resample not built"
+    return f"numpy fallback ({why})"
 
 
 def _gpu_pipeline_built() -> bool:

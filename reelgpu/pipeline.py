@@ -153,8 +153,13 @@ def raise_empty(source: FrameSource) -> None:
 
 def run(*, frames: Sequence[OutputFrame], clips: Sequence[ClipSource], open_source: OpenSource,
         render: Render, sink: FrameSink, progress: ProgressCallback | None = None,
-        cancel: CancelCheck | None = None, prefetch: int = 4) -> dict[str, float]:
-    """Render every frame of ``frames`` into ``sink``. Returns busy seconds per stage."""
+        cancel: CancelCheck | None = None, prefetch: int = 2) -> dict[str, float]:
+    """Render every frame of ``frames`` into ``sink``. Returns busy seconds per stage.
+
+    ``prefetch`` frames wait in each queue (per decoder, and rendered). Two are enough to keep
+    the encoder fed (it is the slowest stage on a CPU); every extra one holds ~3 MB per queue
+    at 1080p, which counts against the peak-RSS budget on long inputs.
+    """
     clock = StageClock()
     stop = threading.Event()
     last_use = {}

@@ -52,6 +52,9 @@ class Mp4Writer:
                 stream.codec_tag = "hvc1"  # plays in Safari/QuickTime
                 stream.options["x265-params"] = "log-level=error"
             cc = stream.codec_context
+            # Frame threads, as the ffmpeg CLI runs x264 (threads = 1.5 x cores, no slices).
+            # PyAV defaults to sliced threads, measured 4-9 % slower for the same output size.
+            cc.thread_type = "AUTO"
             cc.color_primaries = cc.color_trc = cc.colorspace = BT709
             cc.color_range = RANGE_TV
             self._stream = stream

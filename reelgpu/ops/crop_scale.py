@@ -20,11 +20,16 @@ Semantics (DESIGN.md "Pixel rules", CONTRACT.md "Framing"):
 * Output pixels whose centre maps outside the plane (a box sticking out of it) get ``fill``.
 
 The tap tables are cached per (plane size, box, output size), so a static crop only pays for
-applying them: a handful of float32 BLAS products over the part of the plane the box touches
-(7-10 ms per 1080p frame, Y+U+V, for a 608x1080 box to 1080x1920 on one core: about half of
-Pillow's time for the same three resizes). The products are small, so a multi-threaded BLAS
-gains little and suffers badly when the cores are busy with decode/encode: a pipeline should
-run it single-threaded (``OPENBLAS_NUM_THREADS=1``).
+applying them. Two implementations apply them (``REELGPU_RESAMPLER=numpy`` forces the second):
+
+* the compiled passes (:mod:`reelgpu.ops.resample_native`, built from ``_resample.c`` at
+  install time): Pillow's fixed-point arithmetic, vectorised, so Pillow's exact bytes; ~3.5 ms
+  per 1080p frame, Y+U+V, for a 608x1080 box to 1080x1920 on one core;
+* the numpy fallback when the module was not built (no C compiler): a handful of float32 BLAS
+  products over the part of the plane the box touches, within 1 level of Pillow; ~9 ms for
+  the same frame. The products are small, so a multi-threaded BLAS gains little and suffers
+  badly when the cores are busy with decode/encode: a pipeline should run it single-threaded
+  (``OPENBLAS_NUM_THREADS=1``).
 Rotation is per-pixel 4x4 gathers and costs far more (~0.2 s per such frame); it is rare.
 """
 
@@ -35,6 +40,7 @@ import math
 import numpy as np
 
 from ..frames import BLACK_Y, NEUTRAL_C, Planes
+from . import resample_native
 from .resample import AxisTaps, axis_taps, cubic_weights, vertical_first
 
 Box = tuple[float, float, float, float]
@@ -169,18 +175,36 @@ def _apply_taps(window: np.ndarray, tx: AxisTaps, ty: AxisTaps, fill: int) -> np
     rounding/clipping between the passes, but that is enough to move sharp content by several
     levels, so we copy it to stay within 1 level of the oracle.
     """
+    passes = _native_passes if resample_native.enabled() else _numpy_passes
+    result = passes(window, tx, ty)
+    if not tx.all_valid:
+        result[:, ~tx.valid] = fill
+    if not ty.all_valid:
+        result[~ty.valid, :] = fill
+    return result
+
+
+def _native_passes(window: np.ndarray, tx: AxisTaps, ty: AxisTaps) -> np.ndarray:
+    """The compiled passes: Pillow's fixed-point arithmetic, so Pillow's bytes (uint8 between
+    the passes, as in Pillow). Returns a new array even when both passes are identities."""
+    cols = lambda plane: plane if tx.identity else resample_native.horizontal(plane, tx)
+    rows = lambda plane: plane if ty.identity else resample_native.vertical(plane, ty)
+    if vertical_first(tx.in_size, ty.in_size, tx.out_size, ty.out_size):
+        result = cols(rows(window))
+    else:
+        result = rows(cols(window))
+    return result.copy() if result is window else result
+
+
+def _numpy_passes(window: np.ndarray, tx: AxisTaps, ty: AxisTaps) -> np.ndarray:
+    """The float32 BLAS fallback (no compiled module): within 1 level of Pillow."""
     height, width = ty.in_size, tx.in_size
     src = window.astype(np.float32)
     if vertical_first(width, height, tx.out_size, ty.out_size):
         out = _pass_cols(_round_clip(_pass_rows(src, ty)), tx)
     else:
         out = _pass_rows(_round_clip(_pass_cols(src, tx)), ty)
-    result = _to_uint8(out)
-    if not tx.all_valid:
-        result[:, ~tx.valid] = fill
-    if not ty.all_valid:
-        result[~ty.valid, :] = fill
-    return result
+    return _to_uint8(out)
 
 
 def _pass_cols(src: np.ndarray, tx: AxisTaps) -> np.ndarray:

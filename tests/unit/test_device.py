@@ -39,6 +39,16 @@ def test_capability_table_says_what_auto_runs() -> None:
     assert L4.to_dict()["backends"]["encode"] == "nvenc"
 
 
+def test_doctor_says_which_cpu_resampler_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reelgpu.ops import resample_native
+
+    monkeypatch.setenv("REELGPU_RESAMPLER", "numpy")
+    assert "numpy fallback (REELGPU_RESAMPLER=numpy)" in NONE.as_table()
+    monkeypatch.delenv("REELGPU_RESAMPLER")
+    expected = "compiled" if resample_native.AVAILABLE else "numpy fallback (reelgpu.ops._resample not built)"
+    assert NONE.to_dict()["cpu_resampler"].startswith(expected)
+
+
 def test_probe_runs_in_a_subprocess_and_reports_here() -> None:
     caps = device.capabilities()
     assert isinstance(caps, Capabilities)
