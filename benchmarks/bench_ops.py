@@ -1,8 +1,10 @@
 """Per-frame cost of the frame operations, on synthetic I420 planes (no decode, no encode).
 
 * crop_scale: the framing op, 1080p and 2160p sources to a 1080x1920 reel, a static box
-  (tap tables cached) and a sub-pixel pan (new tap tables every frame), numpy (with one BLAS
-  thread, as the frame loop runs it, and with BLAS's default threads) and CuPy;
+  (tap tables cached) and a sub-pixel pan (new tap tables every frame): the compiled passes
+  (``reelgpu.ops._resample``, what runs when it was built), the numpy fallback (with one BLAS
+  thread, as the frame loop runs it, and with BLAS's default threads) and CuPy
+  (``reelgpu.ops.cuda``);
 * highlight and sprite (overlay/annotate ops) on a 1080x1920 frame, when the modules exist;
 * the transition mixes (dissolve, fade to black).
 
@@ -70,8 +72,26 @@ def _blas_limit(threads: str) -> contextlib.AbstractContextManager[Any]:
 
 @pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.parametrize("motion", ["static", "pan"])
+def test_crop_scale_compiled(benchmark: Any, source: str, motion: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from reelgpu.ops import resample_native
+
+    if not resample_native.AVAILABLE:
+        pytest.skip("reelgpu.ops._resample was not built (no C compiler when reelgpu was installed)")
+    monkeypatch.setenv("REELGPU_RESAMPLER", "auto")
+    width, height = SOURCES[source]
+    planes = make_planes(width, height)
+    next_box = _pan_boxes(width, height) if motion == "pan" else (lambda: _box(width, height))
+    benchmark.group = f"crop_scale {source} -> {OUT_W}x{OUT_H}"
+    benchmark.extra_info.update(source=f"{width}x{height}", out=f"{OUT_W}x{OUT_H}", backend="compiled", motion=motion)
+    out = benchmark(lambda: crop_scale(planes, next_box(), OUT_W, OUT_H))
+    assert out.y.shape == (OUT_H, OUT_W)
+
+
+@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("motion", ["static", "pan"])
 @pytest.mark.parametrize("blas", ["1", "default"])
-def test_crop_scale_numpy(benchmark: Any, source: str, motion: str, blas: str) -> None:
+def test_crop_scale_numpy(benchmark: Any, source: str, motion: str, blas: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REELGPU_RESAMPLER", "numpy")
     width, height = SOURCES[source]
     planes = make_planes(width, height)
     next_box = _pan_boxes(width, height) if motion == "pan" else (lambda: _box(width, height))
@@ -98,13 +118,8 @@ def _cupy_or_skip() -> ModuleType:
 
 
 def _cupy_crop_scale() -> Callable[..., Planes]:
-    """The CuPy implementation: a separate function if the module has one, else crop_scale
-    itself when it dispatches on CuPy arrays (DESIGN: one signature for both)."""
-    mod = importlib.import_module("reelgpu.ops.crop_scale")
-    for name in ("crop_scale_cupy", "crop_scale_cuda", "crop_scale_gpu"):
-        if hasattr(mod, name):
-            return getattr(mod, name)
-    return crop_scale
+    """The CuPy implementation: ``reelgpu.ops.cuda.crop_scale`` (same signature as the numpy op)."""
+    return _optional("reelgpu.ops.cuda").crop_scale
 
 
 @pytest.mark.gpu

@@ -30,9 +30,13 @@ class Limits:
     # Long side / short side of an input. Cameras and editors stay under 4:1; a 16x2048 strip is
     # a crafted file (and under the hardware decoders' minimum width).
     max_input_aspect_ratio: float = 16.0
-    # Output length that slowed-down segments may add up to: speed is only bounded below by 0,
-    # and a 1 s segment at speed 1e-9 would schedule 30 billion frames.
+    # Length of one export's output, all clips and slow motion included, and its frame count: every
+    # export builds its whole frame schedule in memory (~200 bytes a frame) before the first frame.
+    # Speed is only bounded below by 0 (a 1 s segment at 1e-9 would schedule 30 billion frames), and
+    # 200 clips of a 4 h source would be 800 h. 5 M frames is probe.MAX_VIDEO_SAMPLES, the most one
+    # input may hold (4 h at 240 fps is 3.5 M).
     max_output_duration_s: float = 4 * 3600
+    max_output_frames: int = 5_000_000
     # Keyframe positions and sizes (crop boxes, highlight centres and radii), in pixels: far beyond
     # any frame, yet small enough that interpolating them cannot overflow to inf/NaN.
     max_coordinate_px: float = 1_000_000.0
@@ -41,9 +45,12 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-def _check(value: float, limit: float, what: str) -> None:
+def _check(value: float, limit: float, what: str, name: str | None = None) -> None:
+    """``name``: the :class:`Limits` field, for limits a message would not otherwise identify."""
     if value > limit:
-        raise LimitExceeded(f"{what} is {value:g}, over the limit of {limit:g}")
+        # "{:g}" converts to float, which overflows for ints past 1e308 (target_width=10**400).
+        shown = f"{value:g}" if isinstance(value, float) or value < 1e300 else "more than 1e300"
+        raise LimitExceeded(f"{what} is {shown}, over the limit of {limit:g}" + (f" ({name})" if name else ""))
 
 
 def check_spec_limits(spec: ExportSpec, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -56,7 +63,10 @@ def check_spec_limits(spec: ExportSpec, limits: Limits = DEFAULT_LIMITS) -> None
             for j, k in enumerate(clip.keyframes):
                 _check_coordinates(k, ("x", "y", "width", "height"), limits, f"params.clips[{i}].keyframes[{j}]")
             slowed += _segments_output_s(clip.segment_data)
-        _check(slowed, limits.max_output_duration_s, "output duration of params.clips[].segment_data.segments (s)")
+        # An upper bound from the params alone, so a hopeless job fails before any download;
+        # check_output_length checks the real total once the inputs are probed.
+        _check(slowed, limits.max_output_duration_s, "output duration of params.clips[].segment_data.segments (s)",
+               "max_output_duration_s")
         if spec.target_width is not None:
             _check(spec.target_width, limits.max_output_width, "params.target_width")
             _check(spec.target_height or 0, limits.max_output_height, "params.target_height")
@@ -121,6 +131,12 @@ def check_input_limits(width: int, height: int, duration_s: float, path: str,
     if width > 0 and height > 0:
         _check(round(max(width, height) / min(width, height), 2), limits.max_input_aspect_ratio,
                f"{path}: aspect ratio (long side / short side)")
+
+
+def check_output_length(duration_s: float, frames: float, where: str, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Length of the output an export is about to schedule: after probing, before the schedule."""
+    _check(duration_s, limits.max_output_duration_s, f"output duration of {where} (s)", "max_output_duration_s")
+    _check(frames, limits.max_output_frames, f"output frames of {where}", "max_output_frames")
 
 
 def check_output_size(width: int, height: int, limits: Limits = DEFAULT_LIMITS) -> None:

@@ -11,11 +11,14 @@ Size limits (keyframes per clip, clips, text layers, text length) are not enforc
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from fractions import Fraction
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -32,6 +35,51 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Opacity = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+# Numbers in strings are bounded in digits: Fraction("1e99999999") computes 10**99999999 (minutes of
+# CPU) and int() refuses over 4300 digits. 9 digits cover "30000/1001", "29.97" and any real ratio.
+RATIONAL = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,9})?(/[0-9]{1,9})?$")
+
+
+def _shown(value: Any) -> str:
+    """repr() for messages; a huge int's repr is itself an error past 4300 digits."""
+    if isinstance(value, int) and abs(value) >= 10**30:
+        return f"an integer of about {int(abs(value).bit_length() * 0.30103)} digits"
+    return repr(value)[:60]
+
+
+def _utf8(value: str) -> str:
+    """Text that goes into output files (chapter titles, metadata, the sidecar) must be valid
+    Unicode: JSON's "\\ud800" escape makes a lone surrogate, which UTF-8 cannot encode."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"not valid Unicode (a lone surrogate at character {exc.start})") from None
+    return value
+
+
+def _plain_json(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``meta`` is echoed back and written into the annotate sidecar: it must be plain JSON."""
+    try:
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
+        reason = "a lone surrogate" if isinstance(exc, UnicodeEncodeError) else str(exc)[:80]
+        raise ValueError(f"must be plain JSON (finite numbers, valid Unicode): {reason}") from None
+    return value
+
+
+def _json_id(value: str | int | None) -> str | int | None:
+    """An id or sequence number echoed into the sidecar: valid Unicode, or an integer within 64
+    bits (as the handler's JSON integers; json.dumps refuses ints past 4300 digits)."""
+    if isinstance(value, str):
+        return _utf8(value)
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        raise ValueError(f"{_shown(value)} is outside the 64-bit integer range")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_utf8)]
+JsonId = Annotated[str | int | None, AfterValidator(_json_id)]
+Meta = Annotated[dict[str, Any] | None, AfterValidator(_plain_json)]
 
 
 class _Model(BaseModel):
@@ -191,14 +239,15 @@ class FramingSpec(_Model):
     clips: list[FramingClip] = Field(min_length=1)
     target_width: int | None = Field(None, gt=0)
     target_height: int | None = Field(None, gt=0)
-    aspect_ratio: str = Field("9:16", pattern=r"^[1-9][0-9]*:[1-9][0-9]*$")
+    aspect_ratio: str = Field("9:16", pattern=r"^[1-9][0-9]{0,5}:[1-9][0-9]{0,5}$",
+                              description="W:H, whole numbers of at most 6 digits")
     upscale_factor: float = Field(4.0, gt=0, le=16, allow_inf_nan=False)
     fps: float | str | None = Field(None, description="output rate, e.g. 30 or '30000/1001'; default: source")
     interpolation: Literal["catmull_rom", "linear"] = "catmull_rom"
     include_audio: bool = True
     transition: Transition = Field(default_factory=Transition)
     encode: EncodeSettings = Field(default_factory=EncodeSettings)
-    meta: dict[str, Any] | None = None
+    meta: Meta = None
 
     @model_validator(mode="before")
     @classmethod
@@ -212,17 +261,21 @@ class FramingSpec(_Model):
             return {**rest, "clips": [clip]}
         return data
 
-    @field_validator("fps")
+    @field_validator("fps", mode="before")
     @classmethod
-    def _fps_ok(cls, value: float | str | None) -> float | str | None:
-        if value is None:
-            return None
+    def _fps_ok(cls, value: Any) -> Any:
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            return value  # the type check that follows names the problem
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"fps must be a finite number, got {value!r}")  # Fraction(inf) is an OverflowError
+        if isinstance(value, str) and not RATIONAL.match(value):
+            raise ValueError(f"fps must be a number or 'num/den' (at most 9 digits each), got {_shown(value)}")
         try:
             rate = parse_rational(value)
-        except (ValueError, ZeroDivisionError):
+        except ZeroDivisionError:
             raise ValueError(f"fps must be a number or 'num/den', got {value!r}") from None
         if not 1 <= rate <= 240:
-            raise ValueError(f"fps must be within 1..240, got {value!r}")
+            raise ValueError(f"fps must be within 1..240, got {_shown(value)}")
         return value
 
     @model_validator(mode="after")
@@ -275,7 +328,7 @@ class HighlightKeyframe(_Model):
 
 
 class HighlightRegion(_Model):
-    id: str | int | None = None
+    id: JsonId = None
     start_time: NonNegFloat
     end_time: NonNegFloat
     enabled: bool = True
@@ -329,7 +382,7 @@ class OverlaySpec(_Model):
     text_layers: list[TextLayer] = Field(default_factory=list)
     include_audio: bool = True
     encode: EncodeSettings = Field(default_factory=EncodeSettings)
-    meta: dict[str, Any] | None = None
+    meta: Meta = None
 
     @field_validator("highlight_color")
     @classmethod
@@ -341,12 +394,12 @@ class OverlaySpec(_Model):
 class AnnotateClip(_Model):
     start_time: NonNegFloat
     end_time: NonNegFloat
-    name: str = ""
-    notes: str = ""
+    name: Text = ""
+    notes: Text = ""
     rating: int = Field(3, ge=1, le=5)
-    tags: list[str] = Field(default_factory=list)
-    video_sequence: int | str | None = None
-    id: str | int | None = None
+    tags: list[Text] = Field(default_factory=list)
+    video_sequence: JsonId = None
+    id: JsonId = None
 
     @model_validator(mode="after")
     def _ordered(self) -> AnnotateClip:
@@ -364,7 +417,7 @@ class AnnotateSpec(_Model):
     input_keys: dict[str, str] | None = Field(None, description="video_sequence -> source key or path")
     include_audio: bool = True
     encode: EncodeSettings = Field(default_factory=EncodeSettings)
-    meta: dict[str, Any] | None = None
+    meta: Meta = None
 
 
 # --------------------------------------------------------------------------- entry points
@@ -400,7 +453,7 @@ def parse_spec(kind: str, params: Any) -> ExportSpec:
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (check the spelling)"
-            problems.append(f"params.{_where(err['loc'])}: {msg}")
+            problems.append(f"params.{_where(err['loc'])}: {msg}" if err["loc"] else f"params: {msg}")
         more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
         raise InvalidSpec("; ".join(problems) + more) from None
 

@@ -75,11 +75,17 @@ class Track:
 Box = tuple[float, float, float, float]
 
 
+# Crop sizes below one source pixel sample nothing more than one pixel does; the contract only asks
+# for width, height > 0, so a smaller (real-valued, even 5e-324) size is treated as 1 px, both when
+# cropping and when deriving the output size, rather than refused.
+MIN_CROP_PX = 1.0
+
+
 def clamp_box(box: Box, frame_w: int, frame_h: int) -> Box:
     """Shift the box inside the frame, then shrink it only if it is larger than the frame."""
     x, y, w, h = box
     # Catmull-Rom overshoots between a zoom-in and a zoom-out: never let a box collapse.
-    w, h = max(w, 1.0), max(h, 1.0)
+    w, h = max(w, MIN_CROP_PX), max(h, MIN_CROP_PX)
     x = max(0.0, min(x, frame_w - w))
     y = max(0.0, min(y, frame_h - h))
     return x, y, min(w, float(frame_w)), min(h, float(frame_h))
@@ -99,13 +105,18 @@ def default_crop(frame_w: int, frame_h: int, aspect: Fraction) -> Box:
 def output_size(min_crop_w: float, min_crop_h: float, aspect: Fraction, upscale: float,
                 cap: tuple[int, int] = (2560, 1440)) -> tuple[int, int]:
     """The editor's output-size rule: smallest crop x upscale, conformed to the aspect ratio,
-    scaled down to fit ``cap``, rounded down to even (810x1440 for a 205x365 9:16 crop)."""
-    w, h = min_crop_w * upscale, min_crop_h * upscale
-    if w / h > aspect:
-        w = h * float(aspect)  # wider than the ratio: keep the height
+    scaled down to fit ``cap``, rounded down to even (810x1440 for a 205x365 9:16 crop).
+
+    Never divides by a size: with sub-pixel crops, tiny ``upscale`` or extreme ratios the
+    products underflow towards 0, which rounds to the 2 px minimum instead of raising.
+    """
+    w = max(min_crop_w, MIN_CROP_PX) * upscale
+    h = max(min_crop_h, MIN_CROP_PX) * upscale
+    if w * aspect.denominator > h * aspect.numerator:
+        w = h * aspect.numerator / aspect.denominator  # wider than the ratio: keep the height
     else:
-        h = w / float(aspect)  # otherwise keep the width
-    s = min(cap[0] / w, cap[1] / h, 1.0)
+        h = w * aspect.denominator / aspect.numerator  # otherwise keep the width
+    s = min(1.0, cap[0] / w if w > cap[0] else 1.0, cap[1] / h if h > cap[1] else 1.0)
     even = lambda v: max(2, int(v * s) // 2 * 2)  # noqa: E731
     return even(w), even(h)
 

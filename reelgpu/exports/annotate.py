@@ -18,7 +18,7 @@ from ..backends import Backend, fit_to_inputs, select_backend
 from ..device import Device
 from ..errors import InvalidSpec
 from ..frames import Planes
-from ..limits import DEFAULT_LIMITS, Limits, check_spec_limits
+from ..limits import DEFAULT_LIMITS, Limits, check_output_length, check_spec_limits
 from ..media.decode_cpu import DecodedFrame
 from ..media.probe import MediaInfo
 from ..media.writer import partial_path
@@ -87,7 +87,7 @@ def _sidecar(plans: list[CutPlan], fps: Fraction) -> list[dict[str, Any]]:
 
 def _write_json_atomic(path: Path, data: Any) -> None:
     tmp = partial_path(path)
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")  # not the locale's
     os.replace(tmp, path)
 
 
@@ -109,6 +109,13 @@ def annotate(src: str | Path, dst: str | Path, spec: AnnotateSpec | dict, *, dev
     check_spec_limits(spec, limits)
     backend = select_backend(device)  # fails here, before any work, if the device cannot run
     plans = _plan_cuts(spec, Path(src), sources, Probes(limits))
+    # What will be rendered (every clip of a compilation at the first video's rate; in clips mode
+    # the chosen clips at their own rates), bounded before any banner or schedule is built.
+    compiled = spec.mode == "compilation"
+    rendered = plans if compiled else [p for p in plans if p.clip.rating >= spec.min_rating]
+    total_s = sum(p.pieces[0].out_duration for p in rendered)
+    frames = sum(p.pieces[0].out_duration * float(plans[0].info.fps if compiled else p.info.fps) for p in rendered)
+    check_output_length(total_s, frames, "params.clips", limits)
     backend = fit_to_inputs(backend, device, {p.info.video_codec for p in plans})
     if spec.mode == "clips":
         return _export_clips(plans, Path(dst), spec, backend, progress, cancel, limits, started)

@@ -12,7 +12,7 @@ from ..backends import fit_to_inputs, select_backend
 from ..device import Device
 from ..errors import InvalidSpec
 from ..frames import Planes
-from ..limits import DEFAULT_LIMITS, Limits, check_spec_limits
+from ..limits import DEFAULT_LIMITS, Limits, check_output_length, check_spec_limits
 from ..media.audio_feed import AudioFeed, PassthroughAudio
 from ..media.decode_cpu import DecodedFrame
 from ..media.probe import MediaInfo
@@ -28,6 +28,7 @@ from ..timeline import (
     clamp_box,
     default_crop,
     is_identity_timing,
+    output_duration,
     output_size,
     schedule,
     speed_pieces,
@@ -120,6 +121,8 @@ def framing(src: str | Path, dst: str | Path, spec: FramingSpec | dict, *, devic
     backend = fit_to_inputs(backend, device, {p.info.video_codec for p in plans})
     out_w, out_h = _target_size(spec, plans)
     fps = spec.fps_rational or plans[0].info.fps
+    total_s = sum(output_duration(p.pieces) for p in plans)  # before building the schedule it bounds
+    check_output_length(total_s, total_s * float(fps), "params.clips", limits)
     frames = schedule([p.pieces for p in plans], fps, spec.transition.type, spec.transition.duration)
     aspect = Fraction(out_w, out_h)
     defaults = [default_crop(p.info.width, p.info.height, aspect) for p in plans]

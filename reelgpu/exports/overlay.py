@@ -14,7 +14,7 @@ from ..backends import fit_to_inputs, select_backend
 from ..device import Device
 from ..errors import InvalidSpec
 from ..frames import Planes
-from ..limits import DEFAULT_LIMITS, Limits, check_spec_limits
+from ..limits import DEFAULT_LIMITS, Limits, check_output_length, check_spec_limits
 from ..media.audio_feed import PassthroughAudio
 from ..media.decode_cpu import DecodedFrame
 from ..media.remux import remux_faststart
@@ -125,6 +125,7 @@ def overlay(src: str | Path, dst: str | Path, spec: OverlaySpec | dict, *, devic
     backend = select_backend(device)  # fails here, before any work, if the device cannot run
     src, dst = Path(src), Path(dst)
     info = Probes(limits)(src)
+    check_output_length(info.duration_s, info.frame_count, f"the overlay of {src.name}", limits)  # as long as its input
     backend = fit_to_inputs(backend, device, {info.video_codec})
     regions = [p for r in sorted((r for r in spec.highlight_regions if r.enabled), key=lambda r: r.start_time)
                if (p := _plan_region(r, info.width, info.height)) is not None]

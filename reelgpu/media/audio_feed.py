@@ -9,7 +9,9 @@ from typing import Protocol
 import av
 import numpy as np
 
+from ..errors import CorruptMedia
 from .audio import RATE
+from .probe import open_media
 
 
 class AudioFeed(Protocol):
@@ -22,7 +24,15 @@ class PassthroughAudio:
     """Copies the source's audio packets bit-exactly (timing unchanged, no re-encode)."""
 
     def __init__(self, src: str | Path) -> None:
-        self._in = av.open(str(src), metadata_errors="ignore")
+        self._name = Path(src).name
+        try:
+            # The probe's whitelists: a playlist (HLS, concat) must not pull in the files it names.
+            self._in = open_media(src)
+        except av.error.FFmpegError:
+            raise CorruptMedia(f"{self._name}: cannot be opened to copy its audio") from None
+        if not self._in.streams.audio:
+            self._in.close()
+            raise CorruptMedia(f"{self._name}: has no audio stream to copy")
         self._in_stream = self._in.streams.audio[0]
         video = self._in.streams.video[0] if self._in.streams.video else None
         origin = video.start_time * video.time_base if video and video.start_time else 0
@@ -35,6 +45,16 @@ class PassthroughAudio:
         self._out_stream = out.add_stream_from_template(self._in_stream)
 
     def mux_until(self, out: av.container.OutputContainer, t_s: float) -> None:
+        try:
+            self._copy_until(out, t_s)
+        except av.error.FFmpegError as exc:
+            self._in.close()  # the export is over either way; finish() will not run
+            if isinstance(exc, OSError):  # the output's disk, not the source
+                raise
+            # Packets the demuxer cannot read or the muxer refuses (forged timestamps): the source's fault.
+            raise CorruptMedia(f"{self._name}: its audio packets cannot be copied ({exc.__class__.__name__})") from None
+
+    def _copy_until(self, out: av.container.OutputContainer, t_s: float) -> None:
         tb = self._in_stream.time_base
         while True:
             packet = self._pending or next(self._packets, None)

@@ -37,6 +37,7 @@ import av
 from ..errors import BackendUnavailable, CorruptMedia, UnsupportedMedia
 from ..frames import Planes
 from .decode_cpu import DecodedFrame
+from .probe import ACCEPTED, open_media, sniff_container
 
 __all__ = ["NvdecVideoSource"]
 
@@ -61,14 +62,22 @@ class NvdecVideoSource:
         self.start_s = float(start_s)
         self.gpu_id = int(gpu_id)
         self._quarter = (self.rotation // 90) % 4
+        # PyNvVideoCodec's demuxer (its own libavformat, opened in ThreadedDecoder) takes no
+        # AVOptions, so FFmpeg's format/protocol whitelists cannot be passed to it. The exports only
+        # open a source after probe() accepted it; the same two gates are applied here again, on
+        # the same path, right before the decoder opens it: the content must start like an
+        # accepted container (so a playlist cannot reach the HLS/concat demuxers), and PyAV must
+        # open it through the whitelists.
         try:
-            with av.open(str(self.path), metadata_errors="ignore") as c:
+            if sniff_container(self.path) is None:
+                raise CorruptMedia(f"{self.path.name}: not a video file ({ACCEPTED} expected)")
+            with open_media(self.path) as c:
                 s = c.streams.video[0]
                 self._time_base = s.time_base
                 self._origin = float(s.start_time * s.time_base) if s.start_time is not None else 0.0
                 rate = s.average_rate or s.guessed_rate
                 self._fps = float(rate) if rate else 30.0
-        except (av.error.FFmpegError, IndexError):
+        except (av.error.FFmpegError, OSError, IndexError, UnicodeDecodeError):
             raise CorruptMedia(f"{self.path.name}: cannot be opened for decoding") from None
         try:
             import cupy

@@ -52,9 +52,10 @@ class Mp4Writer:
                 stream.codec_tag = "hvc1"  # plays in Safari/QuickTime
                 stream.options["x265-params"] = "log-level=error"
             cc = stream.codec_context
-            # Frame threads, as the ffmpeg CLI runs x264 (threads = 1.5 x cores, no slices).
-            # PyAV defaults to sliced threads, measured 4-9 % slower for the same output size.
-            cc.thread_type = "AUTO"
+            # x264 threading stays PyAV's default (sliced threads). Frame threads, as the ffmpeg
+            # CLI runs them, were 3-9 % faster on an idle 2-core machine and no faster on a busy
+            # one, but cost ~60 MB more peak RSS at 1080x1920 (~500 MB in all, the budget for a
+            # 10-minute export): docs/benchmarks.md, "Fixes".
             cc.color_primaries = cc.color_trc = cc.colorspace = BT709
             cc.color_range = RANGE_TV
             self._stream = stream

@@ -13,7 +13,8 @@ whose sizes were fixed pixels for 1080-line footage; here every pixel number is 
 
 Text is drawn with the bundled DejaVu Sans (ffmpeg's default ``Sans`` on Debian resolves to
 it); characters it lacks come from a system font found through fontconfig, and characters no
-font has are drawn as the bundled font's missing-glyph box. Rendering never raises on text.
+font has are drawn as the bundled font's missing-glyph box. Text is made one line first
+(:func:`reelgpu.render.text.one_line`). Rendering never raises on text.
 
 :func:`render_banner` is cached (``lru_cache``) on its arguments and returns a read-only
 array, so the export may call it once per frame or once per clip at the same cost.
@@ -37,6 +38,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..ops.sprite import RenderedSprite
+from .text import one_line
 
 __all__ = ["RATING_COLORS", "RATING_NOTATION", "RATING_WORDS", "RenderedSprite", "display_name",
            "display_title", "render_banner"]
@@ -96,8 +98,8 @@ def display_title(name: str, rating: int, tags: Sequence[str], index: int) -> st
 
 
 def _clean(text: str) -> str:
-    """Control characters (newlines, tabs...) become spaces: the banner is one line per text."""
-    return "".join(" " if unicodedata.category(c) == "Cc" else c for c in text).strip()
+    """One line per text (render/text.py: line breaks and controls become spaces), trimmed."""
+    return one_line(text).strip()
 
 
 # --------------------------------------------------------------------------- font coverage
@@ -256,7 +258,8 @@ def _runs(text: str) -> list[tuple[tuple[str, int], str]]:
     Spaces and combining marks stay with the run they are in, to keep shaping intact."""
     bundled = (str(BUNDLED_FONT), 0)
     runs: list[tuple[tuple[str, int], str]] = []
-    for ch in text:
+    # Every measure and draw goes through here, so no caller can hand raqm a paragraph break.
+    for ch in one_line(text):
         if runs and (ch.isspace() or unicodedata.category(ch).startswith("M")):
             font = runs[-1][0]
         elif font_has(bundled[0], ch):

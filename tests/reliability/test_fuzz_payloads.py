@@ -411,29 +411,21 @@ def test_adversarial_bodies_over_http(worker: Any, s3: Any, rel: Any, sample_vid
 
 
 # --------------------------------------------------------------------------- well-typed, hostile values
-# Crop sizes stay >= 1 px and, with Catmull-Rom, within a factor of 2 of each other: smaller or
-# wilder ones hit KNOWN_BUG_CROP_COLLAPSE (see the xfail tests at the end), which would otherwise
-# stop the fuzzer at its first example. Remove the restriction when the library is fixed.
 num = st.one_of(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
                 st.sampled_from([0.0, -0.0, 5e-324, 1e-9, 0.5, 1e9, 1e308, -1e308, 96.0, 64.0]))
-pos = st.one_of(st.floats(min_value=1, max_value=1e4), st.sampled_from([1.0, 2.0, 96.0, 1e6]))
+pos = st.one_of(st.floats(min_value=5e-324, max_value=1e4), st.sampled_from([5e-324, 1e-9, 0.5, 1.0, 2.0, 96.0, 1e6]))
 nonneg = st.one_of(st.floats(min_value=0, max_value=2.0), st.sampled_from([0.0, 5e-324, 1e9, 1e308]))
-# U+2029 in a banner title: KNOWN_BUG_PARAGRAPH_SEPARATOR.
-text = st.one_of(st.text(max_size=30), st.sampled_from(ODD_STRINGS[:10] + ["x" * 500, "\u202e" * 10, "😀" * 200])
-                 ).map(lambda t: t.replace("\u2029", " "))
+# Line and paragraph separators, controls and lone surrogates included: text is the caller's.
+text = st.one_of(st.text(max_size=30), st.sampled_from(ODD_STRINGS[:10] + ["x" * 500, "\u202e" * 10, "😀" * 200,
+                                                                          "a\u2029b", "\u2028", "a\x1cb\x85"]))
 
 
 @st.composite
 def framing_params(draw: st.DrawFn) -> dict[str, Any]:
     interpolation = draw(st.sampled_from(["catmull_rom", "linear"]))
-    base_w, base_h = draw(pos), draw(pos)
 
     def keyframe() -> dict[str, Any]:
-        if interpolation == "catmull_rom":  # sizes within a factor of 2 (see KNOWN_BUG_CROP_COLLAPSE)
-            w, h = base_w * draw(st.floats(1, 2)), base_h * draw(st.floats(1, 2))
-        else:
-            w, h = draw(pos), draw(pos)
-        kf = {"x": draw(num), "y": draw(num), "width": w, "height": h}
+        kf = {"x": draw(num), "y": draw(num), "width": draw(pos), "height": draw(pos)}
         kf["time" if draw(st.booleans()) else "frame"] = draw(nonneg)
         return kf
 
@@ -454,7 +446,7 @@ def framing_params(draw: st.DrawFn) -> dict[str, Any]:
         params["target_width"], params["target_height"] = (2 * draw(st.integers(1, 150)) for _ in range(2))
     else:
         params["aspect_ratio"] = f"{draw(st.sampled_from([1, 9, 16, 1000, 999999]))}:{draw(st.sampled_from([1, 9, 16, 1000]))}"
-        params["upscale_factor"] = draw(st.floats(min_value=1e-3, max_value=16))
+        params["upscale_factor"] = draw(st.one_of(st.floats(min_value=1e-3, max_value=16), st.sampled_from([5e-324, 1e-9])))
     if draw(st.booleans()):
         params["fps"] = draw(st.one_of(st.floats(min_value=1, max_value=240), st.sampled_from(["30000/1001", "1/1"])))
     params["transition"] = {"type": draw(st.sampled_from(["cut", "fade", "dissolve"])),
@@ -511,9 +503,8 @@ def test_well_typed_hostile_params(fuzz_env: dict[str, Path], rel: Any, data: st
     run_handler(doc, fuzz_env, rel)
 
 
-# --------------------------------------------------------------------------- known library bugs
-# Found by the fuzzing above, in files this suite may not change; each test fails the suite
-# (strict xfail) as soon as the library is fixed, so the generator restriction can go.
+# --------------------------------------------------------------------------- bugs the fuzzing found
+# Each was a strict xfail until the library was fixed; these pin the fixes.
 def _framing_job(keyframes: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
     return envelope("framing", params={"target_width": 72, "target_height": 128, "clips": [{"keyframes": keyframes}],
                                        "encode": {"preset": "ultrafast"}, **params})
@@ -525,15 +516,21 @@ def test_catmull_rom_zoom_hold_zoom_keeps_a_valid_crop(fuzz_env: dict[str, Path]
     run_handler(_framing_job(kfs), fuzz_env, rel)
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN_BUG_CROP_COLLAPSE: a sub-pixel crop (5e-324 px) underflows to 0 "
-                   "in reelgpu/timeline.py (ZeroDivisionError in output_size, ValueError in crop_scale)")
-def test_known_bug_subpixel_crop_sizes(fuzz_env: dict[str, Path], rel: Any) -> None:
+def test_subpixel_crop_sizes_render_as_one_pixel_crops(fuzz_env: dict[str, Path], rel: Any) -> None:
+    """Was KNOWN_BUG_CROP_COLLAPSE: a 5e-324 px crop with upscale_factor 0.001 underflowed to 0
+    (ZeroDivisionError in timeline.output_size -> INTERNAL). Sizes > 0 are valid per the
+    contract; below 1 px they count as 1 px, so the output is the rule's 2 px minimum."""
     kfs = [{"time": 0.0, "x": 0, "y": 0, "width": 5e-324, "height": 64}]
-    run_handler(envelope("framing", params={"clips": [{"keyframes": kfs}], "upscale_factor": 0.001}), fuzz_env, rel)
+    outcome, result = run_handler(envelope("framing", params={"clips": [{"keyframes": kfs}], "upscale_factor": 0.001,
+                                                              "encode": {"preset": "ultrafast"}}), fuzz_env, rel)
+    assert outcome == "success" and (result["width"], result["height"]) == (2, 2), result
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN_BUG_PARAGRAPH_SEPARATOR: a clip name holding U+2029 makes "
-                   "Pillow's raqm_layout() fail in the annotate banner -> INTERNAL")
-def test_known_bug_paragraph_separator_in_a_banner_title(fuzz_env: dict[str, Path], rel: Any) -> None:
-    run_handler(envelope("annotate", params={"clips": [{"start_time": 0.0, "end_time": 0.3, "name": "a\u2029b"}],
-                                             "encode": {"preset": "ultrafast"}}), fuzz_env, rel)
+def test_paragraph_separator_in_a_banner_title(fuzz_env: dict[str, Path], rel: Any) -> None:
+    """Was KNOWN_BUG_PARAGRAPH_SEPARATOR: U+2029 in a clip name made Pillow's raqm_layout() fail
+    in the annotate banner -> INTERNAL. Text is made one line before layout (render/text.py)."""
+    name = "a\u2029b\u2028c\x85d\r\ne"
+    outcome, result = run_handler(envelope("annotate", params={
+        "clips": [{"start_time": 0.0, "end_time": 0.3, "name": name, "notes": name, "tags": [name]}],
+        "encode": {"preset": "ultrafast"}}), fuzz_env, rel)
+    assert outcome == "success", result

@@ -18,6 +18,7 @@ from reelgpu.render.banner import (
     render_banner,
     text_width,
 )
+from reelgpu.render.text import one_line
 
 
 def _rgb(color: str) -> tuple[int, int, int]:
@@ -90,6 +91,34 @@ def test_any_unicode_title_renders(title: str) -> None:
     sprite = render_banner(title=title, notes=title * 3, rating=3, frame_w=1280, frame_h=720)
     assert sprite.rgba.dtype == np.uint8 and sprite.rgba.shape[2] == 4
     assert _dark_columns(sprite.rgba, 0, sprite.rgba.shape[0]).size > 0  # something was drawn
+
+
+# Each breaks raqm_layout() (bidi class B) or is no character at all (a lone surrogate).
+BREAKERS = ["\u2029", "\u2028", "\x85", "\x1c", "\x1d", "\x1e", "\r", "\n", "\r\n", "\x00", "\ud800"]
+
+
+@pytest.mark.parametrize("breaker", BREAKERS, ids=[f"U+{ord(b[0]):04X}" for b in BREAKERS])
+def test_separators_and_controls_render_like_spaces(breaker: str) -> None:
+    """U+2029 in a clip name made Pillow's raqm layout raise (-> INTERNAL): text is made one line
+    first, separators and controls as spaces, lone surrogates as U+FFFD."""
+    expected = "\ufffd" if breaker == "\ud800" else " " * len(breaker)
+    got = render_banner(title=f"!  a{breaker}b", notes=f"n{breaker}", rating=2, frame_w=640, frame_h=360)
+    want = render_banner(title=f"!  a{expected}b", notes=f"n{expected}".strip(), rating=2, frame_w=640, frame_h=360)
+    assert np.array_equal(got.rgba, want.rgba)
+
+
+def test_measuring_and_drawing_normalise_too() -> None:
+    """``text_width``/``draw_text`` are public (the demo draws captions with them): they go
+    through the same normalisation, not only ``render_banner``."""
+    assert text_width("a\u2029b", 20) == text_width("a b", 20)
+    assert fit_text("a\u2029b" * 40, 20, 100)[0].endswith("…")
+
+
+def test_one_line_keeps_format_characters_and_length() -> None:
+    kept = "👨\u200d👩\u200d👧 \u200fשלום\u202e x\u00a0y"  # ZWJ sequence, bidi marks, no-break space
+    assert one_line(kept) == kept
+    mixed = "a\u2029b\u2028c\td\ud800"
+    assert one_line(mixed) == "a b c d\ufffd" and len(one_line(mixed)) == len(mixed)
 
 
 def test_accented_letters_use_the_bundled_glyphs() -> None:

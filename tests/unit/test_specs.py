@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
+from fractions import Fraction
 
 import pytest
+from pydantic import ValidationError
 
 from reelgpu import InvalidSpec, LimitExceeded, Limits
 from reelgpu.limits import check_spec_limits
-from reelgpu.specs import json_schema, parse_spec, referenced_keys
+from reelgpu.specs import FramingSpec, json_schema, parse_spec, referenced_keys
 
 KF = {"time": 0, "x": 1, "y": 2, "width": 30, "height": 40}
 
@@ -96,3 +99,55 @@ def test_referenced_keys_and_schema() -> None:
         schema = json_schema(kind)
         assert schema["type"] == "object" and json.dumps(schema)
     assert "keyframes" in json.dumps(json_schema("framing"))
+
+
+# --------------------------------------------------------------------------- hostile values, library API
+# The handler refuses non-JSON numbers before the spec sees them; a service calling the library
+# directly gets the same clean InvalidSpec naming the field, never OverflowError or a hang.
+BIG = 10**5000  # repr() of it is itself a ValueError (over 4300 digits)
+CLIP = {"start_time": 0, "end_time": 1}
+
+
+@pytest.mark.parametrize(("kind", "params", "field"), [
+    ("framing", {"clips": [{}], "fps": float("inf")}, "params.fps: fps must be a finite number"),
+    ("framing", {"clips": [{}], "fps": float("-inf")}, "params.fps"),
+    ("framing", {"clips": [{}], "fps": float("nan")}, "params.fps"),
+    ("framing", {"clips": [{}], "fps": "1e99999999"}, "params.fps"),  # Fraction() would compute 10**99999999
+    ("framing", {"clips": [{}], "fps": "9" * 5000}, "params.fps"),
+    ("framing", {"clips": [{}], "aspect_ratio": "1" + "0" * 400 + ":1"}, "params.aspect_ratio"),  # float() overflow
+    ("framing", {"clips": [{}], "aspect_ratio": "9" * 5000 + ":16"}, "params.aspect_ratio"),  # int() refuses
+    ("annotate", {"clips": [{**CLIP, "id": BIG}]}, "params.clips[0].id: an integer of about 5000 digits"),
+    ("annotate", {"clips": [{**CLIP, "video_sequence": 2**63}]}, "params.clips[0].video_sequence"),
+    ("annotate", {"clips": [{**CLIP, "name": "a\ud800"}]}, "params.clips[0].name: not valid Unicode"),
+    ("annotate", {"clips": [{**CLIP, "tags": ["\udc00"]}]}, "params.clips[0].tags[0]"),
+    ("annotate", {"clips": [CLIP], "meta": {"x": float("nan")}}, "params.meta: must be plain JSON"),
+    ("annotate", {"clips": [CLIP], "meta": {"x": BIG}}, "params.meta"),
+    ("overlay", {"meta": {"x": "\ud800"}}, "params.meta"),
+    ("overlay", {"highlight_regions": [{**CLIP, "id": -BIG}]}, "params.highlight_regions[0].id"),
+])
+def test_non_finite_huge_and_invalid_values_name_the_field(kind: str, params: dict, field: str) -> None:
+    t0 = time.monotonic()
+    with pytest.raises(InvalidSpec) as err:
+        parse_spec(kind, params)
+    assert field in str(err.value) and time.monotonic() - t0 < 0.5
+
+
+def test_models_built_directly_raise_validation_errors() -> None:
+    """``FramingSpec(fps=inf)`` raised OverflowError from inside the fps validator."""
+    with pytest.raises(ValidationError, match="finite"):
+        FramingSpec(clips=[{}], fps=float("inf"))
+
+
+def test_a_huge_target_size_is_limit_exceeded() -> None:
+    """The limit message formats the value: "{:g}" of a 400-digit int overflowed."""
+    s = parse_spec("framing", {"clips": [{}], "target_width": 10**400, "target_height": 2})
+    with pytest.raises(LimitExceeded, match=r"params.target_width is more than 1e300, over the limit of 4096"):
+        check_spec_limits(s)
+
+
+def test_plain_values_still_pass() -> None:
+    s = parse_spec("annotate", {"clips": [{**CLIP, "id": 2**63 - 1, "video_sequence": "2", "name": "Zoë \u2029 ⚽"}],
+                                "meta": {"n": 10**30, "s": "ok"}})
+    assert s.clips[0].id == 2**63 - 1 and s.meta == {"n": 10**30, "s": "ok"}
+    f = parse_spec("framing", {"clips": [{}], "fps": "30000/1001", "aspect_ratio": "999999:1"})
+    assert f.fps_rational == Fraction(30000, 1001) and f.aspect == Fraction(999999, 1)

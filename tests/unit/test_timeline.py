@@ -86,6 +86,23 @@ def test_output_size_rule_matches_editor() -> None:
     assert output_size(640, 360, Fraction(16, 9), 4) == (2560, 1440)
 
 
+
+@pytest.mark.parametrize(("w", "h", "aspect", "upscale", "expected"), [
+    (5e-324, 64, Fraction(9, 16), 0.001, (2, 2)),  # was ZeroDivisionError (KNOWN_BUG_CROP_COLLAPSE)
+    (0.25, 0.5, Fraction(9, 16), 4, (2, 4)),  # sub-pixel sizes count as 1 px: 4x4, conformed to 2.25x4
+    (1, 1, Fraction(1, 999999), 5e-324, (2, 2)),  # underflow to 0 after conforming to the ratio
+    (1, 1, Fraction(999999, 1), 5e-324, (2, 2)),
+    (1e6, 1, Fraction(999999, 1), 16, (2560, 2)),
+    (1, 1e6, Fraction(1, 999999), 16, (2, 1440)),
+])
+def test_output_size_never_divides_by_zero(w: float, h: float, aspect: Fraction, upscale: float,
+                                           expected: tuple[int, int]) -> None:
+    assert output_size(w, h, aspect, upscale) == expected
+
+
+def test_clamp_box_keeps_at_least_one_pixel() -> None:
+    assert clamp_box((10.0, 10.0, 5e-324, -3.0), 96, 64) == (10.0, 10.0, 1.0, 1.0)
+
 def test_speed_pieces_trim_and_slow_motion() -> None:
     pieces = speed_pieces(0.5, 2.5, [(1.0, 2.0, 0.5)])
     assert pieces == [Piece(0.5, 1.0, 1.0), Piece(1.0, 2.0, 0.5), Piece(2.0, 2.5, 1.0)]
