@@ -9,9 +9,10 @@
  *
  * Why not Pillow itself: it applies the taps one output pixel at a time (~12 ms for a 1080p
  * luma plane). Here both passes run as the *vertical* form, where one weight multiplies a whole
- * contiguous source row and the compiler vectorises the loop over the row; the horizontal pass
- * is that same loop on a transposed copy (two cache-blocked byte transposes are far cheaper
- * than per-pixel gathers).
+ * contiguous source row, 16 outputs per AVX2 step (exact 16-bit multiply-adds, see
+ * vertical_pass_avx2; a portable loop elsewhere); the horizontal pass is that same pass on a
+ * transposed copy (two cache-blocked SSE2 byte transposes are far cheaper than per-pixel
+ * gathers).
  *
  * Every array is C-contiguous; the Python wrapper (reelgpu/ops/resample_native.py) checks the
  * shapes and dtypes, and this file checks every length and tap index again before touching
@@ -29,12 +30,11 @@
 #define HALF (1 << (PRECISION_BITS - 1))
 #define TRANSPOSE_TILE 64
 
-/* gcc/clang on x86-64: build an AVX2 clone of the hot loops next to the baseline (SSE2) one and
- * let the loader pick per CPU (ifunc). Elsewhere the baseline build is all there is. */
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && !defined(RG_NO_CLONES)
-#define RG_HOT __attribute__((target_clones("avx2", "default")))
-#else
-#define RG_HOT
+/* gcc/clang on x86-64 with glibc: an AVX2 version of the vertical pass next to the portable
+ * one, chosen at run time (__builtin_cpu_supports), so one build serves every x86-64 CPU. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(RG_NO_AVX2)
+#define RG_HAVE_AVX2 1
+#include <immintrin.h>
 #endif
 
 static inline uint8_t clip8(int32_t v) {
@@ -42,22 +42,96 @@ static inline uint8_t clip8(int32_t v) {
     return (uint8_t)(v < 0 ? 0 : (v > 255 ? 255 : v));
 }
 
-/* out[i, x] = clip8(HALF + sum_k weight[i, k] * src[index[i, k] - lo, x]) for every x < width.
- * acc is scratch of `width` int32. */
-RG_HOT static void vertical_pass(const uint8_t *src, Py_ssize_t width, uint8_t *out, Py_ssize_t out_rows,
-                                 const int32_t *index, const int32_t *weight, Py_ssize_t taps, int32_t lo,
-                                 int32_t *acc) {
+/* out[i, x] = clip8(HALF + sum_k weight[i, k] * src[index[i, k] - lo, x]) for x in [x0, width):
+ * the portable loop (and the AVX2 version's tail). acc is scratch of `width` int32. */
+static void vertical_pass_portable(const uint8_t *src, Py_ssize_t width, Py_ssize_t x0, uint8_t *out,
+                                   Py_ssize_t out_rows, const int32_t *index, const int32_t *weight, Py_ssize_t taps,
+                                   int32_t lo, int32_t *acc) {
     for (Py_ssize_t i = 0; i < out_rows; i++) {
-        for (Py_ssize_t x = 0; x < width; x++) acc[x] = HALF;
+        for (Py_ssize_t x = x0; x < width; x++) acc[x] = HALF;
         for (Py_ssize_t k = 0; k < taps; k++) {
             const int32_t w = weight[i * taps + k];
             if (w == 0) continue; /* padding slots, and exact zeros of the kernel */
             const uint8_t *row = src + (Py_ssize_t)(index[i * taps + k] - lo) * width;
-            for (Py_ssize_t x = 0; x < width; x++) acc[x] += (int32_t)row[x] * w;
+            for (Py_ssize_t x = x0; x < width; x++) acc[x] += (int32_t)row[x] * w;
         }
         uint8_t *dst = out + i * width;
-        for (Py_ssize_t x = 0; x < width; x++) dst[x] = clip8(acc[x]);
+        for (Py_ssize_t x = x0; x < width; x++) dst[x] = clip8(acc[x]);
     }
+}
+
+#ifdef RG_HAVE_AVX2
+/* The same sums, 16 outputs at a time, still exact: each Q22 weight is split as
+ * w = (w >> 11) * 2048 + (w & 2047), both halves fit int16, and _mm256_madd_epi16 multiplies
+ * two taps' samples by two weights and adds them in int32 in one instruction, so
+ *   sum_k s_k * w_k = (sum_k s_k * hi_k) * 2048 + sum_k s_k * lo_k
+ * without rounding (Pillow's int32 sum never overflows, so neither do these parts).
+ * ~1.6x faster than int32 multiplies; the in-lane unpack and pack cancel, keeping x in order. */
+#define RG_MAX_PAIRS 32 /* taps per output handled here: 64 (a 16x downscale); more go portable */
+
+__attribute__((target("avx2"))) static void vertical_pass_avx2(const uint8_t *src, Py_ssize_t width, uint8_t *out,
+                                                                Py_ssize_t out_rows, const int32_t *index,
+                                                                const int32_t *weight, Py_ssize_t taps, int32_t lo,
+                                                                int32_t *acc) {
+    const Py_ssize_t vec_end = width & ~(Py_ssize_t)15;
+    const __m256i half = _mm256_set1_epi32(HALF);
+    const uint8_t *row1[RG_MAX_PAIRS], *row2[RG_MAX_PAIRS];
+    __m256i wh[RG_MAX_PAIRS], wl[RG_MAX_PAIRS];
+    for (Py_ssize_t i = 0; i < out_rows; i++) {
+        /* this output row's taps as pairs: two source rows and their split weights; an odd
+         * last tap pairs with itself at weight 0; all-zero pairs are dropped */
+        int pairs = 0;
+        for (Py_ssize_t k = 0; k < taps; k += 2) {
+            const Py_ssize_t k2 = k + 1 < taps ? k + 1 : k;
+            const int32_t w1 = weight[i * taps + k], w2 = k + 1 < taps ? weight[i * taps + k + 1] : 0;
+            if ((w1 | w2) == 0) continue;
+            row1[pairs] = src + (Py_ssize_t)(index[i * taps + k] - lo) * width;
+            row2[pairs] = src + (Py_ssize_t)(index[i * taps + k2] - lo) * width;
+            wh[pairs] = _mm256_set1_epi32(
+                (int32_t)(((uint32_t)(uint16_t)(int16_t)(w2 >> 11) << 16) | (uint16_t)(int16_t)(w1 >> 11)));
+            wl[pairs] = _mm256_set1_epi32((int32_t)(((uint32_t)(w2 & 2047) << 16) | (uint32_t)(w1 & 2047)));
+            pairs++;
+        }
+        uint8_t *dst = out + i * width;
+        for (Py_ssize_t x = 0; x < vec_end; x += 16) {
+            __m256i hi_a = _mm256_setzero_si256(), hi_b = hi_a, lo_a = hi_a, lo_b = hi_a;
+            for (int p = 0; p < pairs; p++) {
+                const __m256i s1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(row1[p] + x)));
+                const __m256i s2 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(row2[p] + x)));
+                const __m256i pa = _mm256_unpacklo_epi16(s1, s2), pb = _mm256_unpackhi_epi16(s1, s2);
+                hi_a = _mm256_add_epi32(hi_a, _mm256_madd_epi16(pa, wh[p]));
+                hi_b = _mm256_add_epi32(hi_b, _mm256_madd_epi16(pb, wh[p]));
+                lo_a = _mm256_add_epi32(lo_a, _mm256_madd_epi16(pa, wl[p]));
+                lo_b = _mm256_add_epi32(lo_b, _mm256_madd_epi16(pb, wl[p]));
+            }
+            __m256i sum_a = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(hi_a, 11), lo_a), half);
+            __m256i sum_b = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(hi_b, 11), lo_b), half);
+            sum_a = _mm256_srai_epi32(sum_a, PRECISION_BITS);
+            sum_b = _mm256_srai_epi32(sum_b, PRECISION_BITS);
+            const __m256i words = _mm256_packs_epi32(sum_a, sum_b);     /* in order within each lane */
+            const __m256i bytes = _mm256_packus_epi16(words, words);    /* clip to 0..255 */
+            const __m256i both = _mm256_permute4x64_epi64(bytes, 0x08); /* lane 0 low | lane 1 low */
+            _mm_storeu_si128((__m128i *)(dst + x), _mm256_castsi256_si128(both));
+        }
+    }
+    if (vec_end < width) /* the last width % 16 columns */
+        vertical_pass_portable(src, width, vec_end, out, out_rows, index, weight, taps, lo, acc);
+}
+#endif
+
+/* Whether the AVX2 pass may run (it does when the CPU has AVX2); tests switch it off to check
+ * the portable pass on the same machine. */
+static int use_simd = 1;
+
+static void vertical_pass(const uint8_t *src, Py_ssize_t width, uint8_t *out, Py_ssize_t out_rows,
+                          const int32_t *index, const int32_t *weight, Py_ssize_t taps, int32_t lo, int32_t *acc) {
+#ifdef RG_HAVE_AVX2
+    if (use_simd && taps <= 2 * RG_MAX_PAIRS && __builtin_cpu_supports("avx2")) {
+        vertical_pass_avx2(src, width, out, out_rows, index, weight, taps, lo, acc);
+        return;
+    }
+#endif
+    vertical_pass_portable(src, width, 0, out, out_rows, index, weight, taps, lo, acc);
 }
 
 #ifdef __SSE2__
@@ -215,7 +289,29 @@ static PyObject *horizontal(PyObject *self, PyObject *args) {
     return result;
 }
 
+PyDoc_STRVAR(simd_doc,
+             "simd(enabled=None) -> bool\n\n"
+             "Whether the vectorised (AVX2) pass is in use; with a bool, allow or forbid it first. "
+             "False where the CPU or the build has no AVX2.");
+
+static PyObject *simd(PyObject *self, PyObject *args) {
+    PyObject *enabled = Py_None;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "|O", &enabled)) return NULL;
+    if (enabled != Py_None) {
+        const int flag = PyObject_IsTrue(enabled);
+        if (flag < 0) return NULL;
+        use_simd = flag;
+    }
+#ifdef RG_HAVE_AVX2
+    return PyBool_FromLong(use_simd && __builtin_cpu_supports("avx2"));
+#else
+    return PyBool_FromLong(0);
+#endif
+}
+
 static PyMethodDef methods[] = {
+    {"simd", simd, METH_VARARGS, simd_doc},
     {"vertical", vertical, METH_VARARGS, vertical_doc},
     {"horizontal", horizontal, METH_VARARGS, horizontal_doc},
     {NULL, NULL, 0, NULL},
