@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     m = data["machine"]
     inp = data["input"]
     ax.set_title(f"{inp['seconds']:g} s {inp['size']} {inp['fps']} fps H.264 + AAC, libx264 fast crf 18, audio copied\n"
-                 f"{m['nproc']} CPUs ({m['cpu_model']}), no GPU, shared machine; median of {data['repeat']} "
+                 f"{m['nproc']} CPUs ({m['cpu_model']}), no GPU; median of {data['repeat']} "
                  f"interleaved runs ({data['started']})", fontsize=9)
     ax.set_xlim(0, max(values) * 1.15)
     fig.tight_layout()

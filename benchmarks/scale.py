@@ -1,6 +1,7 @@
 """Does an export scale linearly with the input length, with flat memory?
 
     python benchmarks/scale.py [--short 60] [--long 600] [--base 60] [--fps 30] [--repeat 1] [--json out.json]
+                               [--what-if x264-frame-threads]
 
 Runs the framing export (static 608x1080 box -> 1080x1920, CPU, libx264 fast crf 18, audio
 copied) on a ``--short`` and a ``--long`` 1920x1080 input, each in a fresh process, short and
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fps", type=int, default=30)
     ap.add_argument("--repeat", type=int, default=1, help="runs per length (default 1)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--what-if", action="append", default=[], metavar="NAME",
+                    help="diagnostic variant patched into the child (benchlib._what_if), e.g. x264-frame-threads")
     args = ap.parse_args(argv)
     base_s = args.base or args.short
 
@@ -52,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             for which in (("short", "long") if k % 2 == 0 else ("long", "short")):
                 dst = Path(tmp) / f"{which}.mp4"
                 job = {"kind": "framing-static", "src": str(inputs[which]), "dst": str(dst),
-                       "duration_s": seconds[which], "device": "cpu"}
+                       "duration_s": seconds[which], "device": "cpu", "what_if": args.what_if}
                 m = benchlib.measure(f"framing static {seconds[which]:g} s", benchlib.reelgpu_cmd(job), rss_every_s=1.0)
                 dst.unlink(missing_ok=True)
                 runs[which].append(m)
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "inputs": {k: str(v) for k, v in inputs.items()}, "seconds": seconds, "fps": args.fps,
-            "base_s": base_s, "repeat": args.repeat, "machine": machine, "library": library,
+            "base_s": base_s, "repeat": args.repeat, "what_if": args.what_if, "machine": machine, "library": library,
             "library_changed_during_run": library != benchlib.library_fingerprint(),
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "summary": summary,
             "runs": {k: [m.to_dict() for m in v] for k, v in runs.items()}}, indent=1))

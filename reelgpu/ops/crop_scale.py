@@ -23,8 +23,8 @@ The tap tables are cached per (plane size, box, output size), so a static crop o
 applying them. Two implementations apply them (``REELGPU_RESAMPLER=numpy`` forces the second):
 
 * the compiled passes (:mod:`reelgpu.ops.resample_native`, built from ``_resample.c`` at
-  install time): Pillow's fixed-point arithmetic, vectorised, so Pillow's exact bytes; ~3.5 ms
-  per 1080p frame, Y+U+V, for a 608x1080 box to 1080x1920 on one core;
+  install time): Pillow's fixed-point arithmetic, vectorised, so Pillow's exact bytes; ~2 ms
+  per 1080p frame, Y+U+V, for a 608x1080 box to 1080x1920 on one core (AVX2);
 * the numpy fallback when the module was not built (no C compiler): a handful of float32 BLAS
   products over the part of the plane the box touches, within 1 level of Pillow; ~9 ms for
   the same frame. The products are small, so a multi-threaded BLAS gains little and suffers
