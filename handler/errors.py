@@ -21,8 +21,6 @@ from typing import Any
 
 import reelgpu
 
-from .storage import StorageError
-
 log = logging.getLogger("handler.job")
 
 #: Every code a result may carry (CONTRACT.md, "Job envelope").
@@ -109,7 +107,7 @@ def needs_fresh_worker(exc: BaseException) -> bool:
 def error_result(exc: BaseException) -> dict[str, Any]:
     """``{"error": "<CODE>: <message>", "code", "retryable"}`` for any exception."""
     code = getattr(exc, "code", None)
-    if isinstance(exc, (JobError, StorageError, reelgpu.ReelGpuError)) and code in CODES:
+    if isinstance(exc, (JobError, reelgpu.ReelGpuError)) and code in CODES:  # StorageError is a JobError
         message = safe_text(scrub(str(exc))) or code.lower()
         return {"error": f"{code}: {message}", "code": code, "retryable": bool(exc.retryable)}
     ref = uuid.uuid4().hex[:12]

@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from .errors import JobError
+
 log = logging.getLogger("handler.storage")
 
 # bytes transferred since the last call; used for download/upload progress.
@@ -31,22 +33,17 @@ BytesCallback = Callable[[int], None]
 MiB = 1024 * 1024
 
 
-class StorageError(Exception):
+class StorageError(JobError):
     """A storage failure with the handler's error code.
 
     ``INPUT_NOT_FOUND`` when the object does not exist, ``STORAGE_ERROR`` (retryable) for
     everything else: network trouble, throttling and permissions all look alike from here,
-    and another attempt (or worker) is the only remedy the job can offer.
+    and another attempt (or worker) is the only remedy the job can offer. Unlike a plain
+    :class:`JobError`, every storage failure must say whether it is retryable.
     """
 
     def __init__(self, code: str, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.retryable = retryable
-
-    def __str__(self) -> str:
-        return self.message
+        super().__init__(code, message, retryable=retryable)
 
 
 def not_found(key: str) -> StorageError:

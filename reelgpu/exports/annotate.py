@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import time
 from collections.abc import Mapping
@@ -19,9 +18,9 @@ from ..device import Device
 from ..errors import InvalidSpec
 from ..frames import Planes
 from ..limits import DEFAULT_LIMITS, Limits, check_output_length, check_spec_limits
+from ..media.atomic import published
 from ..media.decode_cpu import DecodedFrame
 from ..media.probe import MediaInfo
-from ..media.writer import partial_path
 from ..ops.color import rgba_to_yuva
 from ..ops.sprite import YUVASprite
 from ..pipeline import ClipSource
@@ -86,9 +85,8 @@ def _sidecar(plans: list[CutPlan], fps: Fraction) -> list[dict[str, Any]]:
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = partial_path(path)
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")  # not the locale's
-    os.replace(tmp, path)
+    with published(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")  # not the locale's
 
 
 def _slug(text: str) -> str:

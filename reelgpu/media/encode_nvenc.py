@@ -32,7 +32,6 @@ NVENC GPU (L4, L40S, RTX 4090, A5000...; not A100/H100/H200) and can only be tes
 from __future__ import annotations
 
 import contextlib
-import os
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -43,8 +42,8 @@ from av.bitstream import BitStreamFilterContext
 from ..errors import BackendUnavailable
 from ..frames import Planes
 from ..specs import EncodeSettings
+from .atomic import discard, partial_path, publish
 from .audio_feed import AudioFeed
-from .writer import partial_path
 
 __all__ = ["AnnexBMuxer", "NvencWriter", "is_keyframe", "nal_types"]
 
@@ -253,11 +252,10 @@ class NvencWriter:
             assert self._out is not None
             self._out.close()
             self._encoder = None
-            os.replace(self.tmp, self.dst)
+            return publish(self.tmp, self.dst)
         except Exception:
             self.abort()
             raise
-        return self.dst
 
     def abort(self) -> None:
         """Drop the encoder session and the partial file; nothing is left under ``dst``."""
@@ -265,5 +263,4 @@ class NvencWriter:
         if self._out is not None:
             with contextlib.suppress(Exception):
                 self._out.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.tmp.unlink()
+        discard(self.tmp)

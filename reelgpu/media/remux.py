@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
 
 import av
 
 from ..errors import CorruptMedia
+from .atomic import published
 from .probe import open_media
-from .writer import partial_path
 
 
 def remux_faststart(src: str | Path, dst: str | Path, *, include_audio: bool = True) -> Path:
     """Copy the first video (and audio) stream's packets bit-exactly; publish atomically."""
     dst = Path(dst)
-    tmp = partial_path(dst)
     try:
-        with open_media(src) as inp, \
+        with published(dst) as tmp, open_media(src) as inp, \
                 av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
             streams = [inp.streams.video[0]]
             if include_audio and inp.streams.audio:
@@ -29,13 +26,6 @@ def remux_faststart(src: str | Path, dst: str | Path, *, include_audio: bool = T
                     continue  # demux's end-of-stream flush packets carry no data
                 packet.stream = mapping[packet.stream.index]
                 out.mux(packet)
-        os.replace(tmp, dst)
     except av.error.FFmpegError as exc:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
         raise CorruptMedia(f"{Path(src).name}: stream copy failed ({exc.__class__.__name__})") from None
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
     return dst

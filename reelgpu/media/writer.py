@@ -4,8 +4,6 @@ tags, written under a temporary name and published with an atomic rename only wh
 from __future__ import annotations
 
 import contextlib
-import os
-import uuid
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,16 +12,14 @@ import numpy as np
 
 from ..frames import Planes
 from ..specs import EncodeSettings
+from .atomic import discard, partial_path, publish
 from .audio_feed import AudioFeed
+
+__all__ = ["Mp4Writer", "partial_path"]  # partial_path: re-exported for older imports
 
 # AVCOL_* values (libavutil/pixfmt.h): BT.709 primaries/transfer/matrix, limited ("tv") range.
 BT709 = 1
 RANGE_TV = 1
-
-
-def partial_path(dst: Path) -> Path:
-    """A hidden sibling name: same filesystem (atomic rename) and never mistaken for output."""
-    return dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.partial{dst.suffix or '.mp4'}")
 
 
 class Mp4Writer:
@@ -92,15 +88,13 @@ class Mp4Writer:
             if self._audio is not None:
                 self._audio.finish(self._out)
             self._out.close()
-            os.replace(self.tmp, self.dst)
+            return publish(self.tmp, self.dst)
         except Exception:
             self.abort()
             raise
-        return self.dst
 
     def abort(self) -> None:
         """Drop the partial file; nothing is ever left under the output name."""
         with contextlib.suppress(Exception):
             self._out.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.tmp.unlink()
+        discard(self.tmp)
