@@ -110,7 +110,7 @@ def annotate(src: str | Path, dst: str | Path, spec: AnnotateSpec | dict, *, dev
     # What will be rendered (every clip of a compilation at the first video's rate; in clips mode
     # the chosen clips at their own rates), bounded before any banner or schedule is built.
     compiled = spec.mode == "compilation"
-    rendered = plans if compiled else [p for p in plans if p.clip.rating >= spec.min_rating]
+    rendered = _rendered(plans, spec)
     total_s = sum(p.pieces[0].out_duration for p in rendered)
     frames = sum(p.pieces[0].out_duration * float(plans[0].info.fps if compiled else p.info.fps) for p in rendered)
     check_output_length(total_s, frames, "params.clips", limits)
@@ -118,6 +118,14 @@ def annotate(src: str | Path, dst: str | Path, spec: AnnotateSpec | dict, *, dev
     if spec.mode == "clips":
         return _export_clips(plans, Path(dst), spec, backend, progress, cancel, limits, started)
     return _export_compilation(plans, Path(dst), spec, backend, progress, cancel, limits, started)
+
+
+def _rendered(plans: list[CutPlan], spec: AnnotateSpec) -> list[CutPlan]:
+    """The clips an export renders: all of them in a compilation, those rated at least
+    ``min_rating`` in clips mode."""
+    if spec.mode == "compilation":
+        return plans
+    return [p for p in plans if p.clip.rating >= spec.min_rating]
 
 
 def _frame_geometry(plans: list[CutPlan]) -> tuple[int, int, Fraction]:
@@ -183,7 +191,7 @@ def _export_clips(plans: list[CutPlan], dst: Path, spec: AnnotateSpec, backend: 
                   progress: ProgressCallback | None, cancel: CancelCheck | None, limits: Limits,
                   started: float) -> ExportResult:
     """One MP4 per clip rated >= min_rating under ``dst/``, with title/description metadata."""
-    chosen = [p for p in plans if p.clip.rating >= spec.min_rating]
+    chosen = _rendered(plans, spec)
     dst.mkdir(parents=True, exist_ok=True)
     total = sum(frame_count(p.pieces[0].out_duration, p.info.fps) for p in chosen)
     done_before = 0

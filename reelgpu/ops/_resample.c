@@ -213,11 +213,52 @@ static int check_scratch(const Py_buffer *scratch, Py_ssize_t need) {
     return 0;
 }
 
-static void release(Py_buffer *a, Py_buffer *b, Py_buffer *c, Py_buffer *d) {
-    PyBuffer_Release(a);
-    PyBuffer_Release(b);
-    PyBuffer_Release(c);
-    PyBuffer_Release(d);
+/* The arguments both passes take: buffers are released by release_pass on every path. */
+typedef struct {
+    Py_buffer src, out, index, weight, scratch;
+    Py_ssize_t rows, cols, taps, out_len; /* out_len: output rows (vertical) or columns (horizontal) */
+    int lo;
+} PassArgs;
+
+static void release_pass(PassArgs *a) {
+    PyBuffer_Release(&a->src);
+    PyBuffer_Release(&a->out);
+    PyBuffer_Release(&a->index);
+    PyBuffer_Release(&a->weight);
+    PyBuffer_Release(&a->scratch);
+}
+
+/* Parse (src, rows, cols, out, index, weight, taps, lo, scratch) and check every size and tap
+ * index for a pass along rows (vertical) or columns; scratch_need(a) bytes of scratch. Returns 0,
+ * or -1 with a Python error set (buffers already released). */
+static int parse_pass(PyObject *args, int vertical, PassArgs *a, Py_ssize_t (*scratch_need)(const PassArgs *)) {
+    if (!PyArg_ParseTuple(args, "y*nnw*y*y*niw*", &a->src, &a->rows, &a->cols, &a->out, &a->index, &a->weight,
+                          &a->taps, &a->lo, &a->scratch))
+        return -1;
+    a->out_len = a->taps > 0 ? a->index.len / 4 / a->taps : 0;
+    const Py_ssize_t out_rows = vertical ? a->out_len : a->rows, out_cols = vertical ? a->cols : a->out_len;
+    int bad = 0;
+    if (a->rows < 1 || a->cols < 1 || a->src.len != a->rows * a->cols || a->out.len != out_rows * out_cols) {
+        PyErr_Format(PyExc_ValueError, "%s: src must be %zd x %zd bytes and out %zd x %zd",
+                     vertical ? "vertical" : "horizontal", a->rows, a->cols, out_rows, out_cols);
+        bad = 1;
+    } else {
+        bad = check_taps(&a->index, &a->weight, a->out_len, a->taps, a->lo, vertical ? a->rows : a->cols) < 0 ||
+              check_scratch(&a->scratch, scratch_need(a)) < 0;
+    }
+    if (bad) {
+        release_pass(a);
+        return -1;
+    }
+    return 0;
+}
+
+/* vertical: acc, one int32 per column. */
+static Py_ssize_t vertical_scratch(const PassArgs *a) { return a->cols * (Py_ssize_t)sizeof(int32_t); }
+
+/* horizontal: acc (rows int32) | src^T (cols x rows) | result^T (out_cols x rows). */
+static Py_ssize_t horizontal_scratch(const PassArgs *a) {
+    return a->rows * (Py_ssize_t)sizeof(int32_t) + (a->cols + a->out_len) * a->rows;
 }
 
 PyDoc_STRVAR(vertical_doc,
@@ -227,28 +268,14 @@ PyDoc_STRVAR(vertical_doc,
              "weights int32 Q22, Pillow's rounding and clipping. scratch: >= 4 * cols writable bytes.");
 
 static PyObject *vertical(PyObject *self, PyObject *args) {
-    Py_buffer src, out, index, weight, scratch;
-    Py_ssize_t rows, cols, taps;
-    int lo;
+    PassArgs a;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*nnw*y*y*niw*", &src, &rows, &cols, &out, &index, &weight, &taps, &lo, &scratch))
-        return NULL;
-    const Py_ssize_t out_rows = taps > 0 ? index.len / 4 / taps : 0;
-    PyObject *result = NULL;
-    if (rows < 1 || cols < 1 || src.len != rows * cols || out.len != out_rows * cols) {
-        PyErr_Format(PyExc_ValueError, "vertical: src must be %zd x %zd bytes and out %zd x %zd", rows, cols,
-                     out_rows, cols);
-    } else if (check_taps(&index, &weight, out_rows, taps, lo, rows) == 0 &&
-               check_scratch(&scratch, cols * (Py_ssize_t)sizeof(int32_t)) == 0) {
-        Py_BEGIN_ALLOW_THREADS;
-        vertical_pass(src.buf, cols, out.buf, out_rows, index.buf, weight.buf, taps, lo, scratch.buf);
-        Py_END_ALLOW_THREADS;
-        result = Py_None;
-        Py_INCREF(result);
-    }
-    release(&src, &out, &index, &weight);
-    PyBuffer_Release(&scratch);
-    return result;
+    if (parse_pass(args, 1, &a, vertical_scratch) < 0) return NULL;
+    Py_BEGIN_ALLOW_THREADS;
+    vertical_pass(a.src.buf, a.cols, a.out.buf, a.out_len, a.index.buf, a.weight.buf, a.taps, a.lo, a.scratch.buf);
+    Py_END_ALLOW_THREADS;
+    release_pass(&a);
+    Py_RETURN_NONE;
 }
 
 PyDoc_STRVAR(horizontal_doc,
@@ -258,35 +285,20 @@ PyDoc_STRVAR(horizontal_doc,
              "scratch: >= 4 * rows + (cols + out_cols) * rows writable bytes.");
 
 static PyObject *horizontal(PyObject *self, PyObject *args) {
-    Py_buffer src, out, index, weight, scratch;
-    Py_ssize_t rows, cols, taps;
-    int lo;
+    PassArgs a;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*nnw*y*y*niw*", &src, &rows, &cols, &out, &index, &weight, &taps, &lo, &scratch))
-        return NULL;
-    const Py_ssize_t out_cols = taps > 0 ? index.len / 4 / taps : 0;
-    PyObject *result = NULL;
-    if (rows < 1 || cols < 1 || src.len != rows * cols || out.len != rows * out_cols) {
-        PyErr_Format(PyExc_ValueError, "horizontal: src must be %zd x %zd bytes and out %zd x %zd", rows, cols,
-                     rows, out_cols);
-    } else if (check_taps(&index, &weight, out_cols, taps, lo, cols) == 0 &&
-               check_scratch(&scratch, rows * (Py_ssize_t)sizeof(int32_t) + (cols + out_cols) * rows) == 0) {
-        /* scratch = acc (rows int32) | src^T (cols x rows) | result^T (out_cols x rows):
-         * transpose, vertical pass, transpose back into out. */
-        int32_t *acc = scratch.buf;
-        uint8_t *src_t = (uint8_t *)scratch.buf + rows * sizeof(int32_t);
-        uint8_t *out_t = src_t + cols * rows;
-        Py_BEGIN_ALLOW_THREADS;
-        transpose_u8(src.buf, rows, cols, src_t);
-        vertical_pass(src_t, rows, out_t, out_cols, index.buf, weight.buf, taps, lo, acc);
-        transpose_u8(out_t, out_cols, rows, out.buf);
-        Py_END_ALLOW_THREADS;
-        result = Py_None;
-        Py_INCREF(result);
-    }
-    release(&src, &out, &index, &weight);
-    PyBuffer_Release(&scratch);
-    return result;
+    if (parse_pass(args, 0, &a, horizontal_scratch) < 0) return NULL;
+    /* transpose, vertical pass, transpose back into out (layout: horizontal_scratch) */
+    int32_t *acc = a.scratch.buf;
+    uint8_t *src_t = (uint8_t *)a.scratch.buf + a.rows * sizeof(int32_t);
+    uint8_t *out_t = src_t + a.cols * a.rows;
+    Py_BEGIN_ALLOW_THREADS;
+    transpose_u8(a.src.buf, a.rows, a.cols, src_t);
+    vertical_pass(src_t, a.rows, out_t, a.out_len, a.index.buf, a.weight.buf, a.taps, a.lo, acc);
+    transpose_u8(out_t, a.out_len, a.rows, a.out.buf);
+    Py_END_ALLOW_THREADS;
+    release_pass(&a);
+    Py_RETURN_NONE;
 }
 
 PyDoc_STRVAR(simd_doc,
