@@ -112,6 +112,42 @@ def reel_video(src: Path, seconds: float) -> Path:
     return dst
 
 
+def raw_reel(src: Path, seconds: float, by: str) -> Path:
+    """The static-crop reel of ``src`` as raw I420 frames (1080x1920, no audio), resampled by
+    ``by``: ``"reelgpu"`` (``crop_scale``, the call framing makes for this box) or ``"ffmpeg"``
+    (the CLI's ``crop,scale``). The input of the pixel-cost diagnostic: one encoder, the same
+    frames, only the resampled pixels differ. ~93 MB per second of 30 fps input, cached."""
+    if by not in ("reelgpu", "ffmpeg"):
+        raise ValueError(f"by must be 'reelgpu' or 'ffmpeg', got {by!r}")
+    dst = src.with_name(f"{src.stem}_reel_{OUT_W}x{OUT_H}_{by}.yuv")
+    if dst.exists():
+        return dst
+    tmp = dst.with_name(f".{dst.name}.partial")
+    if by == "ffmpeg":
+        subprocess.run([FFMPEG, "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", str(src), "-vf",
+                        ffmpeg_filter("static", seconds), "-pix_fmt", "yuv420p", "-f", "rawvideo", str(tmp)],
+                       check=True)
+    else:
+        from reelgpu.media.decode_cpu import PyAVVideoSource
+        from reelgpu.ops.crop_scale import crop_scale
+
+        source = PyAVVideoSource(src)
+        try:
+            with open(tmp, "wb") as f:
+                for frame in source:
+                    for plane in crop_scale(frame.planes, (CROP_X, 0, CROP_W, CROP_H), OUT_W, OUT_H):
+                        f.write(plane.tobytes())
+        finally:
+            source.close()
+    os.replace(tmp, dst)
+    return dst
+
+
+def raw_input_options(fps: float) -> list[str]:
+    """ffmpeg CLI input options that read a :func:`raw_reel` file."""
+    return ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{OUT_W}x{OUT_H}", "-r", f"{fps:g}"]
+
+
 def warm_page_cache(path: Path) -> None:
     """Read the file once so the first measured run does not pay for the disk."""
     with open(path, "rb") as f:
@@ -155,9 +191,9 @@ def ffmpeg_filter(kind: str, duration_s: float) -> str:
     raise ValueError(f"framing kind must be 'static' or 'pan', got {kind!r}")
 
 
-def ffmpeg_cmd(src: Path, dst: Path, vf: str | None) -> list[str]:
+def ffmpeg_cmd(src: Path, dst: Path, vf: str | None, input_options: list[str] | None = None) -> list[str]:
     """ffmpeg CLI with reelgpu's encoder settings: libx264 fast crf 18, BT.709 tags, audio copy, faststart."""
-    cmd = [FFMPEG, "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", str(src)]
+    cmd = [FFMPEG, "-nostdin", "-hide_banner", "-v", "error", "-y", *(input_options or []), "-i", str(src)]
     if vf:
         cmd += ["-vf", vf]
     return cmd + ["-c:v", "libx264", "-preset", X264_PRESET, "-crf", str(X264_CRF), "-pix_fmt", "yuv420p",
@@ -312,19 +348,30 @@ def _what_if(job: dict[str, Any]) -> None:
     """Diagnostic variants for the profile (never the default): patch the library in this
     child only, to measure a proposed fix before anyone applies it."""
     for name in job.get("what_if", []):
-        if name in ("x264-frame-threads", "x264-frame-threads-2"):
+        if name in ("x264-sliced-threads", "x264-frame-threads-2"):
             from reelgpu.media import writer
 
             original = writer.Mp4Writer.__init__
-            count = 2 if name.endswith("-2") else 0
 
-            def patched(self: Any, *args: Any, original: Any = original, count: int = count, **kwargs: Any) -> None:
-                original(self, *args, **kwargs)
-                self._stream.thread_type = "AUTO"  # PyAV's default is SLICE: x264 sliced threads
-                if count:
-                    self._stream.thread_count = count  # default 0: x264 picks 1.5 x cores
+            def patched(self: Any, *args: Any, original: Any = original, name: str = name, **kwargs: Any) -> None:
+                original(self, *args, **kwargs)  # the codec opens at the first frame: still settable
+                if name == "x264-sliced-threads":
+                    self._stream.thread_type = "SLICE"  # PyAV's default; reelgpu's before 2026-12-02
+                else:
+                    self._stream.thread_count = 2  # frame threads, 2 instead of x264's auto (1.5 x cores)
 
             writer.Mp4Writer.__init__ = patched  # type: ignore[method-assign]
+        elif name == "decoder-auto-threads":
+            from reelgpu.media import decode_cpu
+
+            original_source = decode_cpu.PyAVVideoSource.__init__
+
+            def patched_source(self: Any, *args: Any, original: Any = original_source, **kwargs: Any) -> None:
+                original(self, *args, **kwargs)
+                self._stream.thread_count = 0  # FFmpeg's auto: cores + 1 frame threads
+                self._stream.thread_type = "AUTO"
+
+            decode_cpu.PyAVVideoSource.__init__ = patched_source  # type: ignore[method-assign]
         else:
             raise ValueError(f"unknown what_if {name!r}")
 

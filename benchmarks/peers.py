@@ -21,10 +21,16 @@ comparison are interleaved, rotating the order each repeat: AB BA AB ...):
   gpu      device='cuda' rows (skipped with the reason when this machine cannot run them)
 
 Every encoder runs reelgpu's defaults: libx264 preset fast, crf 18, yuv420p, BT.709 tags,
-audio packets copied, ``+faststart``. ``--what-if`` adds a diagnostic reelgpu row with a proposed
-fix applied in the child process only (x264 frame threads instead of PyAV's sliced threads),
-and an encoder-only comparison (decode+encode of the pre-rendered reel, reelgpu's writer vs
-the ffmpeg CLI).
+audio packets copied, ``+faststart`` (x264 frame threads, auto count: the CLI's own settings).
+``--what-if`` adds diagnostics:
+
+  encoder  decode+encode of the pre-rendered reel: reelgpu's writer (and with x264 sliced
+           threads, PyAV's default) vs the ffmpeg CLI
+  what-if  static framing with one of reelgpu's choices reverted in the child process only
+           (x264 sliced threads; FFmpeg's auto decoder threads)
+  pixels   one ffmpeg CLI encoding the raw I420 reel resampled by reelgpu and by its own
+           crop,scale: what the contract's pixels cost the encoder (~93 MB of raw frames per
+           input second and resampler, cached next to the input)
 Benchmarks report; they never assert on timings.
 """
 
@@ -53,6 +59,7 @@ class Row:
     what_if: list[str] = field(default_factory=list)
     device: str = "cpu"
     reel_input: bool = False  # read the pre-rendered 1080x1920 reel instead of the source
+    raw: str | None = None  # ffmpeg rows: encode the raw I420 reel resampled by "reelgpu" or "ffmpeg"
 
 
 @dataclass
@@ -94,28 +101,36 @@ def comparisons(seconds: float, what_if: bool) -> list[Comparison]:
     gpu.skipped = benchlib.gpu_skip_reason()
     out.append(gpu)
     if what_if:
-        frame3, frame2 = ["x264-frame-threads"], ["x264-frame-threads-2"]
+        sliced, dec_auto = ["x264-sliced-threads"], ["decoder-auto-threads"]
         out.append(Comparison(
             "encoder", "(diagnostic) encoder alone: decode+encode of the reel, reelgpu vs CLI",
             [reel_baseline,
-             Row("+ x264 frame threads (auto = 3)", "decode-encode", reel_input=True, what_if=frame3),
-             Row("+ x264 frame threads, 2", "decode-encode", reel_input=True, what_if=frame2),
+             Row("+ x264 sliced threads (PyAV's default)", "decode-encode", reel_input=True, what_if=sliced),
              Row("ffmpeg CLI decode+encode of the reel", "ffmpeg", None, reel_input=True)],
             peer="ffmpeg CLI decode+encode of the reel"))
         out.append(Comparison(
-            "what-if", "(diagnostic) static crop with a proposed fix applied in the child only",
-            [static, Row("+ x264 frame threads (auto = 3)", "framing-static", what_if=frame3),
-             Row("+ x264 frame threads, 2", "framing-static", what_if=frame2),
+            "what-if", "(diagnostic) static crop with one choice reverted in the child only",
+            [static, Row("+ x264 sliced threads (PyAV's default)", "framing-static", what_if=sliced),
+             Row("+ decoder auto threads (FFmpeg's default)", "framing-static", what_if=dec_auto),
              Row("ffmpeg CLI crop,scale", "ffmpeg", fw("static", seconds))],
             peer="ffmpeg CLI crop,scale"))
+        out.append(Comparison(
+            "pixels", "(diagnostic) cost of the pixels: one ffmpeg CLI encoding each resampler's raw reel",
+            [Row("ffmpeg CLI encode of reelgpu's pixels", "ffmpeg", None, raw="reelgpu"),
+             Row("ffmpeg CLI encode of its own crop,scale pixels", "ffmpeg", None, raw="ffmpeg")],
+            peer="ffmpeg CLI encode of its own crop,scale pixels"))
     return out
 
 
-def run_row(row: Row, src: Path, seconds: float, work: Path) -> benchlib.Measurement:
+def run_row(row: Row, src: Path, seconds: float, fps: int, work: Path) -> benchlib.Measurement:
     dst = work / f"{row.kind}.mp4"
     if row.reel_input:
         src = benchlib.reel_video(src, seconds)
-    if row.kind == "ffmpeg":
+    if row.raw:
+        raw = benchlib.raw_reel(src, seconds, row.raw)
+        m = benchlib.measure(row.label, benchlib.ffmpeg_cmd(raw, dst, None, benchlib.raw_input_options(fps)),
+                             env=row.env)
+    elif row.kind == "ffmpeg":
         m = benchlib.measure(row.label, benchlib.ffmpeg_cmd(src, dst, row.vf), env=row.env)
     else:
         job = {"kind": row.kind, "src": str(src), "dst": str(dst), "duration_s": seconds, "device": row.device,
@@ -132,13 +147,14 @@ def run_row(row: Row, src: Path, seconds: float, work: Path) -> benchlib.Measure
     return m
 
 
-def run_comparison(comp: Comparison, src: Path, seconds: float, repeat: int, work: Path) -> dict[str, Any]:
+def run_comparison(comp: Comparison, src: Path, seconds: float, fps: int, repeat: int,
+                   work: Path) -> dict[str, Any]:
     runs: dict[str, list[benchlib.Measurement]] = {r.label: [] for r in comp.rows}
     n = len(comp.rows)
     for k in range(repeat):
         order = comp.rows[k % n:] + comp.rows[:k % n]  # rotate: AB BA AB ... / ABC BCA CAB ...
         for row in order:
-            m = run_row(row, src, seconds, work)
+            m = run_row(row, src, seconds, fps, work)
             runs[row.label].append(m)
             status = f"{m.wall_s:7.2f} s  cpu {m.cpu_s:6.1f} s  rss {m.maxrss_mb:6.0f} MB  load {m.load_before:4.1f}"
             print(f"  [{k + 1}/{repeat}] {row.label:<44} {status}" if m.rc == 0 else
@@ -207,12 +223,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ffmpeg CLI not found ({benchlib.FFMPEG}); set REELGPU_BENCH_FFMPEG", file=sys.stderr)
         return 2
 
-    wanted = set(args.only.split(",")) | ({"encoder", "what-if"} if args.what_if else set())
+    wanted = set(args.only.split(",")) | ({"encoder", "what-if", "pixels"} if args.what_if else set())
     print(f"generating / reusing the input ({args.seconds:g} s 1920x1080 {args.fps} fps H.264 + AAC) ...", flush=True)
     src = benchlib.sample_video(fps=args.fps, seconds=args.seconds)
     benchlib.warm_page_cache(src)
     if wanted & {"ops", "encoder"}:
         benchlib.warm_page_cache(benchlib.reel_video(src, args.seconds))
+    if "pixels" in wanted:
+        for by in ("reelgpu", "ffmpeg"):
+            benchlib.warm_page_cache(benchlib.raw_reel(src, args.seconds, by))
     machine = benchlib.machine_info()
     print(f"input: {src}\nmachine: {machine['nproc']} CPUs, {machine['cpu_model']}; {machine['ffmpeg_cli']}")
     started = time.time()
@@ -227,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                 summary = {"name": comp.name, "title": comp.title, "peer": comp.peer, "target": comp.target,
                            "skipped": comp.skipped, "rows": []}
             else:
-                summary = run_comparison(comp, src, args.seconds, args.repeat, Path(tmp))
+                summary = run_comparison(comp, src, args.seconds, args.fps, args.repeat, Path(tmp))
             summaries.append(summary)
     print("\n" + "=" * 100)
     for s in summaries:

@@ -1,7 +1,7 @@
 """Does an export scale linearly with the input length, with flat memory?
 
     python benchmarks/scale.py [--short 60] [--long 600] [--base 60] [--fps 30] [--repeat 1] [--json out.json]
-                               [--what-if x264-frame-threads]
+                               [--what-if x264-sliced-threads]
 
 Runs the framing export (static 608x1080 box -> 1080x1920, CPU, libx264 fast crf 18, audio
 copied) on a ``--short`` and a ``--long`` 1920x1080 input, each in a fresh process, short and
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=1, help="runs per length (default 1)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--what-if", action="append", default=[], metavar="NAME",
-                    help="diagnostic variant patched into the child (benchlib._what_if), e.g. x264-frame-threads")
+                    help="diagnostic variant patched into the child (benchlib._what_if), e.g. x264-sliced-threads or decoder-auto-threads")
     args = ap.parse_args(argv)
     base_s = args.base or args.short
 

@@ -254,3 +254,26 @@ def test_cuda_request_without_gpu_is_a_clear_error(sample_30: Path, tmp_path: Pa
     with pytest.raises(BackendUnavailable, match="device='cuda'"):
         reelgpu.framing(sample_30, tmp_path / "x.mp4", STATIC, device="cuda")
     assert not (tmp_path / "x.mp4").exists()
+
+
+def _x264_options(path: Path) -> dict[str, str]:
+    """libx264's settings as it writes them into its SEI ("x264 - core N ... options: a=b c=d")."""
+    data = path.read_bytes()
+    start = data.index(b"x264 - core")
+    sei = data[start:data.index(b"\x00", start)].decode("ascii", "replace")
+    return dict(item.split("=", 1) for item in sei.split("options: ", 1)[1].split() if "=" in item)
+
+
+def test_x264_gets_the_ffmpeg_cli_settings(sample_30: Path, tmp_path: Path, ffmpeg: str) -> None:
+    # Frame threads at x264's automatic count, as the CLI runs them (PyAV's own default is
+    # sliced threads): the benchmarks' "same x264 settings" is then literally true.
+    r = reelgpu.framing(sample_30, tmp_path / "out.mp4", STATIC, device="cpu")
+    cli = tmp_path / "cli.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(sample_30), "-vf", "crop=81:144:96:18,scale=180:320",
+                    "-c:v", "libx264", "-preset", "fast", "-crf", "18", "-pix_fmt", "yuv420p", str(cli)], check=True)
+    ours, theirs = _x264_options(r.output), _x264_options(cli)
+    assert ours["sliced_threads"] == "0"
+    assert int(ours["threads"]) >= 1
+    common = sorted(set(ours) & set(theirs))
+    assert len(common) > 30
+    assert {k: ours[k] for k in common} == {k: theirs[k] for k in common}

@@ -169,3 +169,10 @@ def test_dissolve_overlaps_and_fade_dips() -> None:
     assert len(fade) == 20
     assert fade[9].brightness < 0.5 and fade[10].brightness < 0.5 and fade[5].brightness == 1.0
     assert schedule(clips, Fraction(10), "cut")[10].picks[0].clip == 1
+
+
+def test_schedule_entries_are_slotted() -> None:
+    # A 10-minute schedule holds ~18,000 frames for the whole export: instance dicts would add
+    # ~1.4 MB to the peak-RSS budget (docs/benchmarks.md).
+    frame = schedule([speed_pieces(0.0, 1.0, [])], Fraction(30))[0]
+    assert not hasattr(frame, "__dict__") and not hasattr(frame.picks[0], "__dict__")
