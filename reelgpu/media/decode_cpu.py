@@ -57,10 +57,11 @@ def frame_to_planes(frame: av.VideoFrame, rotation: int = 0) -> Planes:
 def decoder_threads(cores: int | None = None) -> int:
     """libavcodec threads for one decoding stream: a quarter of the usable cores, at least one.
 
-    Decoding is ~5 % of an export's CPU time (3.8 ms of ~90 ms per 1080p frame on 2 cores; the
-    x264 encode is the rest), so the encoder should get the cores. Each frame thread also
-    holds its own decoded pictures: on 2 cores, one thread instead of FFmpeg's auto (3) saved
-    ~12 MB of peak RSS and ~0.1 CPU s per 300 frames, with the same throughput.
+    Decoding is ~4 % of an export's CPU time (3.7 ms of ~95 ms per 1080p frame on 2 cores; the
+    x264 encode is most of the rest), so the encoder should get the cores. Each frame thread
+    also holds its own decoded pictures: on 2 cores, one thread instead of FFmpeg's auto (3)
+    saved 8-12 MB of peak RSS and 0.1-0.4 CPU s per 300 frames, and was not slower
+    (docs/benchmarks.md, "Fixes").
     """
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
