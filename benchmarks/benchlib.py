@@ -317,8 +317,10 @@ def machine_info() -> dict[str, Any]:
 
 def library_fingerprint() -> dict[str, str]:
     """Short hashes of the library files on the hot path: others edit them while we measure."""
-    files = ["reelgpu/ops/crop_scale.py", "reelgpu/ops/resample.py", "reelgpu/pipeline.py",
-             "reelgpu/media/writer.py", "reelgpu/media/decode_cpu.py", "reelgpu/exports/framing.py"]
+    files = ["reelgpu/ops/crop_scale.py", "reelgpu/ops/resample.py", "reelgpu/ops/_resample.c",
+             "reelgpu/ops/highlight.py", "reelgpu/ops/lut.py", "reelgpu/pipeline.py", "reelgpu/timeline.py",
+             "reelgpu/media/writer.py", "reelgpu/media/decode_cpu.py", "reelgpu/exports/framing.py",
+             "reelgpu/exports/overlay.py"]
     out = {}
     for name in files:
         path = REPO / name
@@ -345,8 +347,9 @@ def stage_medians(runs: list[dict[str, float]]) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- child side
 def _what_if(job: dict[str, Any]) -> None:
-    """Diagnostic variants for the profile (never the default): patch the library in this
-    child only, to measure a proposed fix before anyone applies it."""
+    """Diagnostic variants (never the default): patch the library in this child only, to
+    measure a choice against its alternative in the same run: a proposed fix before anyone
+    applies it, or an adopted one reverted (x264 sliced threads, FFmpeg's decoder threads)."""
     for name in job.get("what_if", []):
         if name in ("x264-sliced-threads", "x264-frame-threads-2"):
             from reelgpu.media import writer

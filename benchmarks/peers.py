@@ -217,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs per row (default 3)")
     ap.add_argument("--json", type=Path, help="write every measurement and the summary here")
     ap.add_argument("--only", default="static,pan,ops,overlay,gpu", help="comma-separated comparisons to run")
-    ap.add_argument("--what-if", action="store_true", help="add diagnostic rows with proposed fixes applied")
+    ap.add_argument("--what-if", action="store_true",
+                    help="add diagnostics: reelgpu's choices reverted one at a time, the encoder alone, the pixels' cost")
     args = ap.parse_args(argv)
     if not shutil.which(benchlib.FFMPEG):
         print(f"ffmpeg CLI not found ({benchlib.FFMPEG}); set REELGPU_BENCH_FFMPEG", file=sys.stderr)

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -54,6 +53,7 @@ import numpy as np
 from ..frames import BLACK_Y, NEUTRAL_C, Planes
 from ..specs import OverlaySettings
 from .color import hex_to_yuv
+from .lut import apply_table
 
 Arc = Literal["full", "ground"]
 Effect = Literal["dark_overlay", "brightness_boost", "original"]
@@ -61,8 +61,6 @@ Effect = Literal["dark_overlay", "brightness_boost", "original"]
 # The ground arc spans parametric angles -30..210 degrees (OpenCV's convention, y down): the
 # bottom 240 degrees. The excluded top wedge is bounded by the rays at -30 and 210 degrees.
 _ARC_HALF_GAP = math.radians(30.0)
-# Rows per strip of the whole-plane table pass, so its uint32 temporaries stay in cache.
-_STRIP_ROWS = 48
 # Extra distance (px) by which the table-handled samples clear the rings: covers the error of
 # ellipse_distance (< 0.06 px in the tests, for aspect ratios up to 1:140) and of float32.
 _SPAN_SLACK = 0.5
@@ -377,47 +375,6 @@ def _table(d: HighlightDraw, plane: int, *, inside: bool) -> np.ndarray:
     return _to_u8(shade(np.arange(256, dtype=np.float32), at, at, d, plane))
 
 
-@lru_cache(maxsize=128)
-def _affine_fit(table: bytes) -> tuple[int, int] | None:
-    """(A, B) with ``(v*A + B) >> 16 == table[v]`` for all 256 v, or None (then np.take).
-
-    The dim and fill tables are affine maps rounded once, so a 16-bit fixed-point multiply-add
-    can reproduce them, ~2.5x faster than numpy's gather. Candidates for A around the
-    least-squares slope are checked against all 256 entries at once (for a given A the
-    feasible B form an interval), so a returned fit is exact. Cached: a table repeats on every
-    frame with the same fade.
-    """
-    t = np.frombuffer(table, dtype=np.uint8).astype(np.int64)
-    v = np.arange(256, dtype=np.int64)
-    slope = np.polyfit(v, t, 1)[0]
-    cand = int(round(slope * 65536)) + np.arange(-48, 49, dtype=np.int64)
-    cand = cand[cand >= 0]
-    base = t * 65536
-    lo = (base[None, :] - cand[:, None] * v[None, :]).max(axis=1)
-    hi = (base[None, :] + 65535 - cand[:, None] * v[None, :]).min(axis=1)
-    ok = np.flatnonzero((lo <= hi) & (lo >= 0) & (255 * cand + hi < 2**32))
-    if ok.size == 0:
-        return None
-    i = ok[ok.size // 2]
-    return int(cand[i]), int((lo[i] + hi[i]) // 2)
-
-
-def _apply_table(plane: np.ndarray, lut: np.ndarray) -> None:
-    """``plane = lut[plane]`` in place (whole plane; strip by strip to stay in cache)."""
-    fit = _affine_fit(lut.tobytes())
-    if fit is None:
-        np.take(lut, plane, out=plane, mode="clip")
-        return
-    a, b = np.uint32(fit[0]), np.uint32(fit[1])
-    for r0 in range(0, plane.shape[0], _STRIP_ROWS):
-        rows = plane[r0 : r0 + _STRIP_ROWS]
-        t = rows.astype(np.uint32)
-        t *= a
-        t += b
-        t >>= np.uint32(16)
-        rows[...] = t
-
-
 def _row_spans(xs: np.ndarray, ys: np.ndarray, sub: int, d: HighlightDraw,
                reach: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per row of the box: the columns [ol, or_) that may be within ``reach`` of the ellipse
@@ -482,7 +439,7 @@ def _draw_group(planes: list[np.ndarray], idxs: list[int], sub: int, box: tuple[
     saved = [p[by0:by1, bx0:bx1].copy() for p in planes] if has_box else []
     if d.dims:
         for plane, idx in zip(planes, idxs):
-            _apply_table(plane, _table(d, idx, inside=False))
+            apply_table(plane, _table(d, idx, inside=False))
     if not has_box:
         return
     bw = bx1 - bx0
@@ -515,7 +472,7 @@ def _draw_group(planes: list[np.ndarray], idxs: list[int], sub: int, box: tuple[
             for plane, idx, src in zip(planes, idxs, saved):
                 inner = src[r0:r1]
                 if d.fills:
-                    _apply_table(inner, _table(d, idx, inside=True))
+                    apply_table(inner, _table(d, idx, inside=True))
                 np.copyto(plane[by0 + r0 : by0 + r1, bx0:bx1], inner, where=mask)
 
 
