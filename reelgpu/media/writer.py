@@ -15,7 +15,7 @@ from ..specs import EncodeSettings
 from .atomic import discard, partial_path, publish
 from .audio_feed import AudioFeed
 
-__all__ = ["Mp4Writer", "partial_path"]  # partial_path: re-exported for older imports
+__all__ = ["Mp4Writer"]
 
 # AVCOL_* values (libavutil/pixfmt.h): BT.709 primaries/transfer/matrix, limited ("tv") range.
 BT709 = 1
@@ -51,7 +51,8 @@ class Mp4Writer:
             # Frame threads, as the ffmpeg CLI runs libx264 (PyAV's default is sliced threads),
             # so x264 gets exactly the CLI's settings: ~9 % less wall time for the same frames on
             # 2 cores (1.12x -> 1.02x the CLI), for ~70 MB more peak RSS at 1080x1920 (x264 keeps
-            # pictures in flight per thread). Thread count stays x264's auto (1.5 x cores). docs/benchmarks.md, "Fixes".
+            # pictures in flight per thread). Thread count stays x264's auto (1.5 x cores).
+            # docs/benchmarks.md, "Fixes, measured".
             cc.thread_type = "FRAME"
             cc.color_primaries = cc.color_trc = cc.colorspace = BT709
             cc.color_range = RANGE_TV

@@ -26,7 +26,7 @@ applying them. Two implementations apply them (``REELGPU_RESAMPLER=numpy`` force
   install time): Pillow's fixed-point arithmetic, vectorised, so Pillow's exact bytes; ~2 ms
   per 1080p frame, Y+U+V, for a 608x1080 box to 1080x1920 on one core (AVX2);
 * the numpy fallback when the module was not built (no C compiler): a handful of float32 BLAS
-  products over the part of the plane the box touches, within 1 level of Pillow; ~9 ms for
+  products over the part of the plane the box touches, within 1 level of Pillow; ~6 ms for
   the same frame. The products are small, so a multi-threaded BLAS gains little and suffers
   badly when the cores are busy with decode/encode: a pipeline should run it single-threaded
   (``OPENBLAS_NUM_THREADS=1``).
