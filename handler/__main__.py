@@ -38,8 +38,7 @@ def _truthy(value: str | None) -> bool:
 
 def gpu_usable(caps: Any) -> bool:
     """Whether ``device="auto"`` would process on the GPU here (NVDEC + CuPy usable)."""
-    backends = caps.to_dict().get("backends", {}) if hasattr(caps, "to_dict") else {}
-    return bool(getattr(caps, "can_decode_gpu", False)) or backends.get("process") == "cuda"
+    return bool(getattr(caps, "can_decode_gpu", False))
 
 
 def nvenc_usable(caps: Any) -> bool:

@@ -11,20 +11,29 @@
 # limit). Wheels are installed with --target into $REELGPU_SITE (default /tmp/site), which
 # survives between calls for as long as the machine stays warm.
 #
+# Carried benchmark inputs (.benchmarks/media/sample_*.mp4, e.g. the 10 s 1080p one, 5.5 MB) are kept in
+# $REELGPU_BENCH_MEDIA (default /tmp/reelgpu-media) so the run does not spend device time
+# generating them.
+#
 # Writes to $OUT (default ./gpu-run-out): report.json (summary: versions, doctor, exit codes,
-# test counts), doctor.json, nvidia-smi.txt, pip.log, gpu-tests.log + gpu-tests.xml,
-# bench.log + bench.json. Exits with the test run's exit code.
+# test counts, throughput targets), doctor.json, nvidia-smi.txt, pip.log, gpu-tests.log +
+# gpu-tests.xml, bench.log + bench.json, throughput.log + throughput.json. Each step has a time
+# limit, so one hang cannot eat the session's device time. Exits with the test run's exit code.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 MODE="${1:-all}"
 OUT="${OUT:-$PWD/gpu-run-out}"
 SITE="${REELGPU_SITE:-/tmp/site}"
+export REELGPU_BENCH_MEDIA="${REELGPU_BENCH_MEDIA:-/tmp/reelgpu-media}"
 PY="${PYTHON:-python3}"
-mkdir -p "$OUT" "$SITE"
+[[ "$PY" == */* && "$PY" != /* ]] && PY="$PWD/$PY"  # steps below run from other folders
+mkdir -p "$OUT" "$SITE" "$REELGPU_BENCH_MEDIA"
+shopt -s nullglob
+# the generated inputs only, not the derived (looped, reel) ones
+for media in .benchmarks/media/sample_*s_veryfast_crf18.mp4; do cp -n "$media" "$REELGPU_BENCH_MEDIA/"; done
 
 if [[ "$MODE" == "all" || "$MODE" == "install" ]]; then
-    shopt -s nullglob
     wheels=(.whl/*.whl)
     if (( ${#wheels[@]} )); then
         "$PY" -m pip install -q --no-index --no-deps --upgrade --target "$SITE" "${wheels[@]}" >>"$OUT/pip.log" 2>&1 \
@@ -43,22 +52,42 @@ for lib in "$SITE"/nvidia/cu13/lib "$SITE"/nvidia/cuda_nvrtc/lib; do
 done
 export PYTHONDONTWRITEBYTECODE=1
 
+# The CPU resampler's C module (setup.py builds it at install; nothing is installed here). Best
+# effort: without a compiler or Python.h the CPU rows use the numpy fallback, and doctor.json
+# ("cpu_resampler") says so.
+"$PY" - >"$OUT/build.log" 2>&1 <<'PYEOF'
+import shutil, subprocess, sysconfig
+from pathlib import Path
+cc, include = shutil.which("cc") or shutil.which("gcc"), sysconfig.get_paths()["include"]
+if cc and (Path(include) / "Python.h").exists():
+    out = Path("reelgpu/ops") / ("_resample" + sysconfig.get_config_var("EXT_SUFFIX"))
+    done = subprocess.run([cc, "-O3", "-shared", "-fPIC", f"-I{include}", "reelgpu/ops/_resample.c", "-o", str(out)])
+    print(f"built {out}" if done.returncode == 0 else f"cc failed with {done.returncode}")
+else:
+    print(f"not built: compiler {cc}, Python.h in {include}: {(Path(include) / 'Python.h').exists()}")
+PYEOF
+
 { nvidia-smi; echo; nvidia-smi -q | grep -iE "product name|driver version|cuda version|encoder|decoder"; } \
     >"$OUT/nvidia-smi.txt" 2>&1
 
-"$PY" -c 'import sys; from reelgpu.cli import main; sys.exit(main(["doctor", "--json"]))' \
+timeout 120 "$PY" -c 'import sys; from reelgpu.cli import main; sys.exit(main(["doctor", "--json"]))' \
     >"$OUT/doctor.json" 2>"$OUT/doctor.err"
 rc_doctor=$?
 
-"$PY" -m pytest tests/unit/test_kernels_host.py tests/unit/test_kernels_nvcc.py tests/gpu \
+timeout 300 "$PY" -m pytest tests/unit/test_kernels_host.py tests/unit/test_kernels_nvcc.py tests/gpu \
     -q -rA -p no:cacheprovider --junitxml="$OUT/gpu-tests.xml" >"$OUT/gpu-tests.log" 2>&1
 rc_tests=$?
 
-"$PY" -m pytest benchmarks -k "cupy or cuda" -p no:cacheprovider \
+timeout 180 "$PY" -m pytest benchmarks -k "cupy or cuda" -p no:cacheprovider \
     --benchmark-json="$OUT/bench.json" >"$OUT/bench.log" 2>&1
 rc_bench=$?
 
-RC_DOCTOR=$rc_doctor RC_TESTS=$rc_tests RC_BENCH=$rc_bench OUT_DIR="$OUT" "$PY" - >"$OUT/report.json" 2>>"$OUT/doctor.err" <<'EOF'
+# Stage by stage against the targets (NVDEC decode-only, decode + kernels, NVENC, pipeline; kernels with CUDA events).
+(cd benchmarks && timeout 240 "$PY" gpu_throughput.py --json "$OUT/throughput.json") >"$OUT/throughput.log" 2>&1
+rc_throughput=$?
+
+RC_DOCTOR=$rc_doctor RC_TESTS=$rc_tests RC_BENCH=$rc_bench RC_THROUGHPUT=$rc_throughput OUT_DIR="$OUT" \
+    "$PY" - >"$OUT/report.json" 2>>"$OUT/doctor.err" <<'EOF'
 import json, os, platform, re, subprocess, time
 from pathlib import Path
 
@@ -91,9 +120,10 @@ print(json.dumps({
     "versions": {m: version(m) for m in ("numpy", "cupy", "av", "PIL", "pydantic")},
     "doctor": read_json("doctor.json"),
     "exit_codes": {"doctor": int(os.environ["RC_DOCTOR"]), "tests": int(os.environ["RC_TESTS"]),
-                   "bench": int(os.environ["RC_BENCH"])},
+                   "bench": int(os.environ["RC_BENCH"]), "throughput": int(os.environ["RC_THROUGHPUT"])},
     "tests": counts,
     "bench_results": len((read_json("bench.json") or {}).get("benchmarks", [])),
+    "throughput": {k: (read_json("throughput.json") or {}).get(k) for k in ("kernels_ms", "fps", "pipeline", "targets")},
 }, indent=2))
 EOF
 

@@ -64,3 +64,12 @@ def test_unsupported_codec_falls_back_to_cpu_for_auto_only(monkeypatch: pytest.M
     assert fit_to_inputs(gpu, "auto", {"vp9"}).stages["decode"] == "pyav"
     with pytest.raises(BackendUnavailable, match="cannot decode vp9"):
         fit_to_inputs(gpu, "cuda", {"vp9"})
+
+
+def test_worker_gpu_checks_agree_with_the_backend_choice() -> None:
+    """The worker's REELGPU_REQUIRE_GPU check and its start-up log use the same rule as ``auto``."""
+    from handler.__main__ import gpu_usable, nvenc_usable
+
+    for caps in (NONE, H100, L4):
+        assert gpu_usable(caps) == (backends_for("auto", caps)["process"] == "cupy")
+        assert nvenc_usable(caps) == (backends_for("auto", caps)["encode"] == "nvenc")
