@@ -129,13 +129,15 @@ def test_crop_scale_cupy(benchmark: Any, source: str, motion: str) -> None:
     cupy = _cupy_or_skip()
     fn = _cupy_crop_scale()
     width, height = SOURCES[source]
-    planes = make_planes(width, height, cupy)
+    gpu = _optional("reelgpu.ops.cuda")
+    with gpu.backend().using():  # uploaded on the reelgpu stream, so the kernels see them written
+        planes = make_planes(width, height, cupy)
     next_box = _pan_boxes(width, height) if motion == "pan" else (lambda: _box(width, height))
     try:
         fn(planes, next_box(), OUT_W, OUT_H)
     except (TypeError, ValueError) as exc:
         pytest.skip(f"reelgpu.ops.crop_scale has no CuPy path in this build ({exc})")
-    stream = cupy.cuda.get_current_stream()
+    stream = gpu.stream()  # the ops' own non-blocking stream: the default one would not wait for them
 
     def run() -> Planes:
         out = fn(planes, next_box(), OUT_W, OUT_H)

@@ -68,6 +68,13 @@ class Device:
                                           blend_sprite=sprite.blend_sprite, dissolve=mix.dissolve,
                                           fade_to_black=mix.fade_to_black)
 
+    def asarray(self, host: np.ndarray) -> Any:
+        """``host`` where the ops run; on the GPU uploaded on the reelgpu stream, in its order."""
+        if self.stream is None:
+            return host
+        with self.ops.backend().using():
+            return self.xp.asarray(host)
+
     def finish(self) -> None:
         """Wait until everything queued so far has run (no-op on the CPU)."""
         if self.stream is not None:
@@ -123,7 +130,7 @@ def pattern_planes(dev: Device, width: int, height: int, shift: int = 0) -> Any:
     y = (60 + (xx + yy + 7 * shift) % 160 + 20 * (((xx + shift) // 8 + yy // 8) % 2)).astype(np.uint8)
     u = np.full((height // 2, width // 2), 110 + shift % 8, np.uint8)
     v = np.full((height // 2, width // 2), 150 - shift % 8, np.uint8)
-    return Planes(*(dev.xp.asarray(p) for p in (y, u, v)))
+    return Planes(*(dev.asarray(p) for p in (y, u, v)))
 
 
 # --------------------------------------------------------------------------- kernels
@@ -156,8 +163,8 @@ def kernel_times(dev: Device, iters: int) -> dict[str, float]:
         from reelgpu.ops.cuda import _ops
 
         b = dev.ops.backend()
-        nv12_in = dev.xp.full((SRC_H * 3 // 2, SRC_W), 128, dev.xp.uint8)
-        nv12_out = dev.xp.empty((OUT_H * 3 // 2, OUT_W), dev.xp.uint8)
+        nv12_in = dev.asarray(np.full((SRC_H * 3 // 2, SRC_W), 128, np.uint8))
+        nv12_out = dev.asarray(np.zeros((OUT_H * 3 // 2, OUT_W), np.uint8))
         ops["nv12 -> i420 1080p (decode side)"] = lambda: _ops.planes_from_nv12(
             b, nv12_in[:SRC_H], nv12_in[SRC_H:], SRC_W, SRC_H)
         ops["i420 -> nv12 1080x1920 (encode side)"] = lambda: _ops.planes_to_nv12(b, reel, nv12_out)

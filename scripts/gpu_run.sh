@@ -46,10 +46,16 @@ if [[ "$MODE" == "all" || "$MODE" == "install" ]]; then
 fi
 
 export PYTHONPATH="$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}"
-# NVRTC from a carried nvidia-cuda-nvrtc wheel (CuPy also finds it through cuda-pathfinder).
+# NVRTC from a carried nvidia-cuda-nvrtc wheel: CuPy dlopens libnvrtc through the loader path.
 for lib in "$SITE"/nvidia/cu13/lib "$SITE"/nvidia/cuda_nvrtc/lib; do
     [[ -d "$lib" ]] && export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 done
+# CuPy 14 also needs cuda_runtime.h for every kernel compile. Its search (cuda-pathfinder) looks
+# in site-packages, not in a --target folder on PYTHONPATH, so point CUDA_PATH at a carried
+# nvidia-cuda-runtime wheel's headers when the machine has none of its own.
+if [[ -z "${CUDA_PATH:-}" && -f "$SITE/nvidia/cu13/include/cuda_runtime.h" ]]; then
+    export CUDA_PATH="$SITE/nvidia/cu13"
+fi
 export PYTHONDONTWRITEBYTECODE=1
 
 # The CPU resampler's C module (setup.py builds it at install; nothing is installed here). Best

@@ -17,6 +17,7 @@ CuPy is imported when a :class:`HostTransferWriter` is created, never at module 
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from pathlib import Path
 from typing import Any, Protocol
@@ -93,7 +94,7 @@ class HostTransferWriter:
                     if not dev.flags.c_contiguous:
                         raise ValueError("device planes must be C-contiguous for the host copy")
                     dev.get(stream=self._copy_stream, out=dst, blocking=False)
-                done = self._copy_stream.record()
+                done = self._copy_stream.record(self._b.event())
             self._pending.append((done, host, planes))
         while len(self._pending) >= self._depth:
             self._encode_oldest()
@@ -118,5 +119,10 @@ class HostTransferWriter:
         return self._writer.close()
 
     def abort(self) -> None:
+        """Drop what is in flight, once its copies have finished: a pinned buffer or device plane
+        released mid-DMA would go back to CuPy's pools and could be handed to the next upload or
+        kernel (of a later export in this process) while the copy still writes or reads it."""
+        with contextlib.suppress(Exception):  # a failed context has nothing left in flight
+            self._copy_stream.synchronize()
         self._pending.clear()
         self._writer.abort()

@@ -35,7 +35,10 @@ def _missing_base(caps: Any) -> str | None:
     if not caps.cupy:
         return "CuPy cannot use the GPU"
     if not caps.nvrtc:
-        return "CuPy has no NVRTC (install cupy-cuda12x[ctk] or use a CUDA image with libnvrtc)"
+        # e.g. "Failed to find CUDA headers": CuPy 14 needs cuda_runtime.h as well as libnvrtc
+        detail = "; ".join(e for e in caps.errors if e.startswith("nvrtc")) or "no detail"
+        return (f"CuPy cannot compile kernels ({detail}); install cupy-cuda13x[ctk] / cupy-cuda12x[ctk], "
+                "or carry nvidia-cuda-nvrtc and nvidia-cuda-runtime (see docs/gpu.md)")
     return None
 
 

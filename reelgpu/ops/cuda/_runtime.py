@@ -27,7 +27,12 @@ from ._pool import BufferPool
 
 #: NVRTC options: standard C++ and IEEE-exact float division/square root (the defaults, spelt
 #: out so nobody adds --use_fast_math: the kernels must match the numpy reference).
-NVRTC_OPTIONS: tuple[str, ...] = ("--std=c++14", "--prec-div=true", "--prec-sqrt=true", "--ftz=false")
+#: No ``--ftz``: CuPy appends ``-ftz=true`` after the caller's options whatever they say
+#: (cupy/_core compiler.py; cupy/cupy#9576), so float32 subnormals flush to zero on the GPU.
+#: The kernels never produce any (weights, alphas and coverages are 0 or >= ~1e-15), which is
+#: why parity with the numpy reference still holds; tests/unit/test_kernels_nvcc.py compiles
+#: with CuPy's full option set, -ftz=true included.
+NVRTC_OPTIONS: tuple[str, ...] = ("--std=c++14", "--prec-div=true", "--prec-sqrt=true")
 
 KERNEL_MODULES: tuple[str, ...] = ("crop_scale", "highlight", "sprite", "mix", "nv12")
 
@@ -90,11 +95,12 @@ class CupyBackend:
         if fn is None:
             with self._lock:
                 mod = self._modules.get(module)
-                if mod is None:
-                    with self.device:
-                        mod = self._cp.RawModule(code=kernel_source(module), options=NVRTC_OPTIONS)
-                    self._modules[module] = mod
-                fn = self._functions[key] = mod.get_function(kernel)
+                # get_function loads the module on the current device: keep ours current.
+                with self.device:
+                    if mod is None:
+                        mod = self._modules[module] = self._cp.RawModule(code=kernel_source(module),
+                                                                          options=NVRTC_OPTIONS)
+                    fn = self._functions[key] = mod.get_function(kernel)
         return fn
 
     def launch(self, module: str, kernel: str, grid: tuple[int, int, int], block: tuple[int, int, int],
@@ -117,7 +123,13 @@ class CupyBackend:
     def record(self) -> Any:
         """An event marking everything queued on the reelgpu stream so far."""
         with self.device:
-            return self.stream.record()
+            return self.stream.record(self.event())
+
+    def event(self) -> Any:
+        """An event for ordering and waiting, not timing: a host thread that waits on it sleeps
+        (CUDA's default event spins a core, which libx264 needs on GPUs without NVENC)."""
+        with self.device:
+            return self._cp.cuda.Event(block=True, disable_timing=True)
 
     def compile_all(self) -> None:
         """Compile every kernel now (a GPU test or ``doctor`` wants NVRTC errors up front)."""

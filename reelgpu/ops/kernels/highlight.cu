@@ -72,7 +72,7 @@ extern "C" __global__ void rg_highlight(rg_u8* plane, int pitch, int bx0, int by
     // Exact-coverage test (highlight._row_spans): the true distance is at least
     // |k0 - 1| * min(rx, ry), and k_out/k_in keep a pixel of slack for the iteration's error.
     double kx = (double)dx / (double)rx, ky = (double)dy / (double)ry;
-    double k0 = sqrt(kx * kx + ky * ky);
+    double k0 = sqrt(__dadd_rn(__dmul_rn(kx, kx), __dmul_rn(ky, ky)));  // no FMA: numpy rounds twice
     bool rings = (flags & (RG_HL_OUTLINE | RG_HL_STROKE)) != 0;
     float cin, dist = 0.0f;
     bool exact = true;
