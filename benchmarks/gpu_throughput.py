@@ -7,8 +7,8 @@ On one generated 1920x1080 30 fps H.264 input (benchlib.sample_video), measures:
 
 * ``kernels``: each op at 1080p into a 1080x1920 reel, ``--iters`` calls after a warm-up,
   timed with CUDA events on the reelgpu stream (target: each < 0.2 ms);
-* ``decode``: NVDEC alone (PyNvVideoCodec's ThreadedDecoder, frames fetched, nothing else);
-* ``source``: reelgpu's NvdecVideoSource (NVDEC + the NV12 -> I420 kernel);
+* ``decode``: NVDEC alone (PyNvVideoCodec's own demuxer and decoder, frames fetched, nothing else);
+* ``source``: reelgpu's NvdecVideoSource (PyAV demux, NVDEC, the NV12 -> I420 kernel);
 * ``framing``: the source plus crop_scale per frame, no encode (target: >= 0.90 x decode);
 * ``encode``: the NVENC writer alone, on frames already on the GPU (skipped without NVENC);
 * ``pipeline``: ``reelgpu.framing(device=...)`` end to end, file to file. With NVENC the
@@ -188,17 +188,15 @@ def _rate(frames: Iterator[Any], dev: Device, per_frame: Callable[[Any], Any] | 
 
 
 def _raw_nvdec_frames(path: Path, dev: Device) -> Iterator[Any]:
+    """NVDEC alone, the way NVIDIA's samples drive it: PyNvVideoCodec's own demuxer into its
+    decoder, frames only fetched (its last, empty packet flushes the decoder)."""
     import PyNvVideoCodec as nvc  # noqa: N813 - the package's own name
 
-    from reelgpu.media import decode_nvdec
-
-    decoder = nvc.ThreadedDecoder(str(path), decode_nvdec._BUFFER, gpu_id=0, cuda_context=0,
-                                  cuda_stream=int(dev.stream.ptr), use_device_memory=True, start_frame=0)
-    try:
-        while batch := decoder.get_batch_frames(decode_nvdec._BATCH):
-            yield from batch
-    finally:
-        decoder.end()
+    demuxer = nvc.CreateDemuxer(str(path))
+    decoder = nvc.CreateDecoder(gpuid=0, codec=demuxer.GetNvCodecId(), cudacontext=0,
+                                cudastream=int(dev.stream.ptr), usedevicememory=True)
+    for packet in demuxer:
+        yield from decoder.Decode(packet)
 
 
 def _frames_of(source: Any) -> Iterator[Any]:

@@ -101,7 +101,9 @@ def needs_fresh_worker(exc: BaseException) -> bool:
     if isinstance(exc, MemoryError):
         return True
     module = type(exc).__module__ or ""
-    return module.startswith(("cupy", "cupy_backends", "PyNvVideoCodec")) or "CUDA" in type(exc).__name__
+    # PyNvVideoCodec's exceptions live in its extension module, "_PyNvVideoCodec"
+    return (module.startswith(("cupy", "cupy_backends", "PyNvVideoCodec", "_PyNvVideoCodec"))
+            or "CUDA" in type(exc).__name__)
 
 
 def error_result(exc: BaseException) -> dict[str, Any]:

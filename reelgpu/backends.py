@@ -8,12 +8,19 @@ frame source (PyAV or NVDEC) and its writer (libx264 or NVENC). The result repor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .device import Device, backends_for
 from .frames import Planes
+
+if TYPE_CHECKING:
+    from .media.probe import MediaInfo
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,17 +77,25 @@ def select_backend(device: Device) -> Backend:
     return gpu_backend(stages)
 
 
-def fit_to_inputs(backend: Backend, device: Device, codecs: set[str]) -> Backend:
-    """Once the inputs are probed: NVDEC handles only the codecs the probe listed. ``auto``
-    falls back to the CPU for others (reported in the result); ``cuda`` refuses them."""
+def fit_to_inputs(backend: Backend, device: Device, inputs: Iterable[MediaInfo]) -> Backend:
+    """Once the inputs are probed: NVDEC gets only streams it can decode on this GPU (codec,
+    4:2:0 bit depth, size limits, a container with timestamps; :func:`device.nvdec_refusal`).
+    ``auto`` falls back to the CPU for all of them (the result's ``backend`` says so, the log
+    says why); ``cuda`` refuses, naming the input and the reason."""
     if backend.stages["decode"] != "nvdec":
         return backend
-    from .device import capabilities
+    from .device import capabilities, nvdec_refusal
     from .errors import BackendUnavailable
+    from .media.probe import sniff_container
 
-    unsupported = sorted(codecs - set(capabilities().nvdec_codecs))
-    if not unsupported:
-        return backend
-    if device == "cuda":
-        raise BackendUnavailable(f"device='cuda': NVDEC on this GPU cannot decode {', '.join(unsupported)}")
-    return cpu_backend()
+    caps = capabilities()
+    for info in inputs:
+        why = nvdec_refusal(caps, codec=info.video_codec, pix_fmt=info.pix_fmt, coded_width=info.coded_width,
+                            coded_height=info.coded_height, container=sniff_container(Path(info.path)))
+        if why is None:
+            continue
+        if device == "cuda":
+            raise BackendUnavailable(f"device='cuda': {Path(info.path).name}: {why}")
+        log.info("decoding on the CPU: %s: %s", Path(info.path).name, why)
+        return cpu_backend()
+    return backend

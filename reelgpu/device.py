@@ -13,54 +13,20 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal
 
 from .errors import BackendUnavailable
 
 Device = Literal["auto", "cpu", "cuda"]
 
-# Executed with `python -c` in a child process; prints one JSON object and never raises.
-_PROBE = r"""
-import json
-out = {"gpu": None, "driver": None, "cuda_runtime": None, "cupy": False, "nvrtc": False,
-       "nvdec_codecs": [], "nvenc_codecs": [], "pynvvideocodec": None, "errors": []}
-try:
-    import cupy
-    if cupy.is_available():
-        dev = cupy.cuda.Device(0)
-        out["gpu"] = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
-        out["driver"] = cupy.cuda.runtime.driverGetVersion()
-        out["cuda_runtime"] = cupy.cuda.runtime.runtimeGetVersion()
-        out["cupy"] = True
-        try:
-            cupy.RawKernel('extern "C" __global__ void k(int* a){a[0]=1;}', "k")((1,), (1,), (cupy.zeros(1, cupy.int32),))
-            out["nvrtc"] = True
-        except Exception as exc:
-            out["errors"].append(f"nvrtc: {exc.__class__.__name__}: {exc}")
-except Exception as exc:
-    out["errors"].append(f"cupy: {exc.__class__.__name__}: {exc}")
-if out["gpu"]:
-    try:
-        import PyNvVideoCodec as nvc
-        out["pynvvideocodec"] = getattr(nvc, "__version__", "unknown")
-        for name, codec in (("h264", nvc.cudaVideoCodec.H264), ("hevc", nvc.cudaVideoCodec.HEVC), ("av1", nvc.cudaVideoCodec.AV1)):
-            try:
-                caps = nvc.GetDecoderCaps(gpuid=0, codec=codec, chromaformat=nvc.cudaVideoChromaFormat._420, bitdepthminus8=0)
-                if caps.get("supported", caps.get("IsSupported", False)) if isinstance(caps, dict) else getattr(caps, "bIsSupported", False):
-                    out["nvdec_codecs"].append(name)
-            except Exception as exc:
-                out["errors"].append(f"nvdec {name}: {exc.__class__.__name__}: {exc}")
-        for name in ("h264", "hevc", "av1"):
-            try:
-                caps = nvc.GetEncoderCaps(codec=name)
-                if caps and (not isinstance(caps, dict) or caps.get("num_encoder_engines", 1)):
-                    out["nvenc_codecs"].append(name)
-            except Exception as exc:
-                out["errors"].append(f"nvenc {name}: {exc.__class__.__name__}: {exc}")
-    except Exception as exc:
-        out["errors"].append(f"PyNvVideoCodec: {exc.__class__.__name__}: {exc}")
-print(json.dumps(out))
-"""
+# The probe itself (a standalone script, run in a child process; see its docstring).
+_PROBE_SCRIPT = Path(__file__).with_name("_gpu_probe.py")
+
+# NVDEC decodes 4:2:0 only (4:2:2 from Blackwell on, which the probe does not ask about).
+_NVDEC_420 = {"yuv420p": 8, "yuvj420p": 8, "nv12": 8, "yuv420p10le": 10, "yuv420p10be": 10, "p010le": 10}
+# Containers whose packets carry no presentation times for NVDEC to hand back (AVI).
+_NVDEC_NO_PTS_CONTAINERS = ("avi",)
 
 
 @dataclass(frozen=True)
@@ -72,6 +38,8 @@ class Capabilities:
     nvrtc: bool = False
     pynvvideocodec: str | None = None
     nvdec_codecs: list[str] = field(default_factory=list)
+    # {codec: {"8" | "10": [width_min, height_min, width_max, height_max, max macroblocks]}}, 4:2:0
+    nvdec_limits: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     nvenc_codecs: list[str] = field(default_factory=list)
     gpu_pipeline: bool = False  # whether this build has the NVDEC -> CuPy pipeline wired in
     errors: list[str] = field(default_factory=list)
@@ -135,7 +103,9 @@ def capabilities(timeout_s: float = 60.0) -> Capabilities:
     if os.environ.get("REELGPU_FORCE_CPU") == "1":
         return Capabilities(errors=["REELGPU_FORCE_CPU=1: GPU probe skipped"])
     try:
-        done = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
+        # run_path, not `python script.py`: that would put reelgpu/ itself first on sys.path
+        run = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
+        done = subprocess.run([sys.executable, "-c", run, str(_PROBE_SCRIPT)], capture_output=True, text=True,
                               timeout=timeout_s, check=False)
         data = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
         if done.returncode != 0:
@@ -162,3 +132,28 @@ def backends_for(device: Device, caps: Capabilities | None = None) -> dict[str, 
             raise BackendUnavailable(f"device='cuda' cannot run: {missing}; use device='cpu' or 'auto'")
         return cpu
     return {"decode": "nvdec", "process": "cupy", "encode": "nvenc" if caps.can_encode_gpu else "libx264"}
+
+
+def nvdec_refusal(caps: Capabilities, *, codec: str, pix_fmt: str, coded_width: int, coded_height: int,
+                  container: str | None) -> str | None:
+    """Why NVDEC on this GPU must not be given this stream, or None when it may.
+
+    Checked before any decoding because an unsupported stream fails only once NVDEC meets it
+    (after frames were rendered), and the codec alone does not decide it: NVDEC decodes 4:2:0
+    at 8 bits, at 10 only for some codecs, within per-codec size limits (the probe's
+    ``nvdec_limits``).
+    """
+    if container in _NVDEC_NO_PTS_CONTAINERS:
+        return f"{container.upper()} files carry no presentation times NVDEC can return"
+    depth = _NVDEC_420.get(pix_fmt)
+    if depth is None:
+        return f"NVDEC decodes 4:2:0 video only, not {pix_fmt}"
+    limits = caps.nvdec_limits.get(codec, {}).get(str(depth))
+    if limits is None:
+        return f"NVDEC on this GPU cannot decode {depth}-bit {codec}"
+    w_min, h_min, w_max, h_max, mb_max = limits
+    macroblocks = -(-coded_width // 16) * -(-coded_height // 16)
+    if not (w_min <= coded_width <= w_max and h_min <= coded_height <= h_max and macroblocks <= mb_max):
+        return (f"{coded_width}x{coded_height} {codec} is outside NVDEC's limits on this GPU "
+                f"({w_min}x{h_min} to {w_max}x{h_max}, {mb_max} macroblocks)")
+    return None

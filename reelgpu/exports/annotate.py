@@ -114,7 +114,7 @@ def annotate(src: str | Path, dst: str | Path, spec: AnnotateSpec | dict, *, dev
     total_s = sum(p.pieces[0].out_duration for p in rendered)
     frames = sum(p.pieces[0].out_duration * float(plans[0].info.fps if compiled else p.info.fps) for p in rendered)
     check_output_length(total_s, frames, "params.clips", limits)
-    backend = fit_to_inputs(backend, device, {p.info.video_codec for p in plans})
+    backend = fit_to_inputs(backend, device, [p.info for p in plans])
     if spec.mode == "clips":
         return _export_clips(plans, Path(dst), spec, backend, progress, cancel, limits, started)
     return _export_compilation(plans, Path(dst), spec, backend, progress, cancel, limits, started)

@@ -118,7 +118,7 @@ def framing(src: str | Path, dst: str | Path, spec: FramingSpec | dict, *, devic
     for i, clip in enumerate(spec.clips):
         path = resolve_source(clip.source_key, Path(src), sources, f"params.clips[{i}].source_key")
         plans.append(_plan_clip(i, clip, path, probes(path)))
-    backend = fit_to_inputs(backend, device, {p.info.video_codec for p in plans})
+    backend = fit_to_inputs(backend, device, [p.info for p in plans])
     out_w, out_h = _target_size(spec, plans)
     fps = spec.fps_rational or plans[0].info.fps
     total_s = sum(output_duration(p.pieces) for p in plans)  # before building the schedule it bounds

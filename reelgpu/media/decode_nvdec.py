@@ -1,24 +1,33 @@
-"""GPU video source: NVDEC (PyNvVideoCodec) -> upright I420 planes on the device, with PTS.
+"""GPU video source: PyAV demuxes, NVDEC (PyNvVideoCodec) decodes -> upright I420 planes on the device.
 
 Same protocol as :class:`reelgpu.media.decode_cpu.PyAVVideoSource`: iterating yields
 :class:`~reelgpu.media.decode_cpu.DecodedFrame` (``pts_s`` relative to the stream's first frame,
 ``planes`` of CuPy arrays), frames in presentation order from the key frame at or before
 ``start_s``, and ``close()``. Frames before ``start_s`` are yielded too: the caller picks frames
-by timestamp, which keeps trims frame-accurate whatever the decoder's seek precision.
+by timestamp, which keeps trims frame-accurate.
 
-Decoder choice: PyNvVideoCodec's ``ThreadedDecoder``, the API its documentation gives for
-sequential decoding with prefetch (a background thread keeps a buffer of decoded frames, GIL
-released). Its ``start_frame`` seek is by frame index (time -> index is CFR arithmetic in
-PyNvVideoCodec), so the source starts a second early and steps further back if the first frame
-still comes after ``start_s`` (a VFR source); the PTS it reports are the container's, converted
-with the time base and origin PyAV reads from the same file.
+Why PyAV demuxes and PyNvVideoCodec only decodes (its core ``CreateDecoder``/``Decode`` API):
 
-Per frame: the decoded NV12 (8-bit) or P016 (10-bit) surface is wrapped zero-copy with
-``cupy.from_dlpack`` (whose stream handshake makes the reelgpu stream wait for the decoder),
-and one pair of kernels deinterleaves it into pooled I420 planes and applies the display
-rotation (90/180/270, like ``numpy.rot90`` on the CPU path). PyNvVideoCodec reuses a batch's
-surfaces once the next batch is requested, so the source waits (on its own thread) for those
-kernels before asking for more.
+* errors stay catchable. PyNvVideoCodec's ``ThreadedDecoder`` decodes on a C++ thread, where a
+  decode error, an unsupported profile or a failed seek (MPEG-TS) ends the whole process with
+  SIGABRT; ``Decode`` runs on the calling thread and raises;
+* the file is opened once, by the same demuxer as the CPU path, with the same format/protocol
+  whitelists (PyNvVideoCodec's own libavformat takes no options), the same keyframe seek and
+  the same timestamps, so both paths pick the same frames;
+* the packets NVDEC gets are the ones PyNvVideoCodec's demuxer would hand it: H.264/HEVC
+  rewritten to Annex B by FFmpeg's ``*_mp4toannexb`` filters (a pass-through for streams that
+  already are, like MPEG-TS), AV1 as stored. Checked byte for byte, with the same timestamps
+  and key flags, against PyNvVideoCodec 2.2.4's demuxer for MP4, Matroska and MPEG-TS.
+
+Per frame: ``Decode`` returns the surfaces of the pictures the packet completed, in
+presentation order; each is wrapped zero-copy with ``cupy.from_dlpack`` (whose stream
+handshake orders the reelgpu stream after the decoder) and one pair of kernels deinterleaves it
+into pooled I420 planes, applying the display rotation (90/180/270, like ``numpy.rot90`` on the
+CPU path). The decoder recycles its surfaces on the next ``Decode``, so before that call the
+source waits, on its own thread, for the event recorded after those kernels.
+
+Which streams may come here is decided before any decoding (:func:`reelgpu.device.nvdec_refusal`:
+codec, 4:2:0 bit depth, NVDEC's size limits, containers without timestamps).
 
 CuPy and PyNvVideoCodec are imported when a source is opened, never at module import: the
 module stays importable on machines without a GPU.
@@ -27,26 +36,63 @@ module stays importable on machines without a GPU.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
+from av.bitstream import BitStreamFilterContext
 
 from ..errors import BackendUnavailable, CorruptMedia, UnsupportedMedia
 from ..frames import Planes
 from .decode_cpu import DecodedFrame
 from .probe import ACCEPTED, open_media, sniff_container
 
-__all__ = ["NvdecVideoSource"]
+__all__ = ["NVDEC_CODECS", "NvdecVideoSource", "annexb_packets", "packet_data"]
 
-# Frames fetched per ThreadedDecoder call, and how many it decodes ahead.
-_BATCH = 4
-_BUFFER = 12
-# Start this many seconds before start_s (index seek is CFR arithmetic), more on retries.
-_LEAD_S = 1.0
-_PTS_EPS = 1e-4
+#: PyAV codec name -> (PyNvVideoCodec ``cudaVideoCodec`` member, bitstream filter to Annex B or None).
+NVDEC_CODECS: dict[str, tuple[str, str | None]] = {
+    "h264": ("H264", "h264_mp4toannexb"),
+    "hevc": ("HEVC", "hevc_mp4toannexb"),
+    "av1": ("AV1", None),
+}
+
+
+def annexb_packets(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Iterator[av.Packet]:
+    """The stream's packets as NVDEC's parser takes them (see the module docstring), in file
+    order, ending with whatever the filter still held. Packets without data are dropped."""
+    name = stream.codec_context.codec.canonical_name  # "av1", not the decoder's "libdav1d"
+    if name not in NVDEC_CODECS:
+        raise UnsupportedMedia(f"NVDEC is not used for {name} (decodes {', '.join(NVDEC_CODECS)})")
+    bsf_name = NVDEC_CODECS[name][1]
+    bsf = BitStreamFilterContext(bsf_name, stream) if bsf_name else None
+    for packet in container.demux(stream):
+        if bsf is None:
+            if packet.size:
+                yield packet
+            continue
+        for out in bsf.filter(packet if packet.size else None):  # the demuxer's last packet is empty: flush
+            if out.size:
+                yield out
+
+
+def packet_data(nvc: Any, packet: av.Packet | None) -> tuple[Any, np.ndarray | None]:
+    """A PyNvVideoCodec ``PacketData`` for ``Decode`` (``None``: the end-of-stream flush), and
+    the bytes it points into, which must stay alive until ``Decode`` returns.
+
+    Filled like PyNvVideoCodec's own demuxer fills it (data, size, pts, dts, key; the decoder
+    adds the timestamp flag), so NVDEC's parser gets the same calls either way.
+    """
+    pd = nvc.PacketData()
+    if packet is None:
+        return pd, None  # bsl = 0: the parser flushes (CUVID_PKT_ENDOFSTREAM)
+    data = np.frombuffer(packet, np.uint8)
+    pd.bsl, pd.bsl_data = int(data.size), int(data.ctypes.data)
+    pd.pts = int(packet.pts) if packet.pts is not None else 0
+    pd.dts = int(packet.dts) if packet.dts is not None else pd.pts
+    pd.key = int(packet.is_keyframe)
+    return pd, data
 
 
 class NvdecVideoSource:
@@ -62,111 +108,95 @@ class NvdecVideoSource:
         self.start_s = float(start_s)
         self.gpu_id = int(gpu_id)
         self._quarter = (self.rotation // 90) % 4
-        # PyNvVideoCodec's demuxer (its own libavformat, opened in ThreadedDecoder) takes no
-        # AVOptions, so FFmpeg's format/protocol whitelists cannot be passed to it. The exports only
-        # open a source after probe() accepted it; the same two gates are applied here again, on
-        # the same path, right before the decoder opens it: the content must start like an
-        # accepted container (so a playlist cannot reach the HLS/concat demuxers), and PyAV must
-        # open it through the whitelists.
+        if sniff_container(self.path) is None:
+            raise CorruptMedia(f"{self.path.name}: not a video file ({ACCEPTED} expected)")
         try:
-            if sniff_container(self.path) is None:
-                raise CorruptMedia(f"{self.path.name}: not a video file ({ACCEPTED} expected)")
-            with open_media(self.path) as c:
-                s = c.streams.video[0]
-                self._time_base = s.time_base
-                self._origin = float(s.start_time * s.time_base) if s.start_time is not None else 0.0
-                rate = s.average_rate or s.guessed_rate
-                self._fps = float(rate) if rate else 30.0
+            self._container = open_media(self.path)
+            self._stream = self._container.streams.video[0]
         except (av.error.FFmpegError, OSError, IndexError, UnicodeDecodeError):
             raise CorruptMedia(f"{self.path.name}: cannot be opened for decoding") from None
+        tb = self._stream.time_base
+        self._time_base = tb
+        self._origin = float(self._stream.start_time * tb) if self._stream.start_time is not None else 0.0
+        codec = self._stream.codec_context.codec.canonical_name
+        if codec not in NVDEC_CODECS:
+            self._container.close()
+            raise UnsupportedMedia(f"{self.path.name}: NVDEC is not used for {codec}; use device='cpu'")
         try:
             import cupy
             import PyNvVideoCodec as nvc  # noqa: N813 - the package's own name
 
             from ..ops import cuda as gpu
         except Exception as exc:  # PyNvVideoCodec raises RuntimeError without the driver
+            self._container.close()
             raise BackendUnavailable(f"NVDEC decoder unavailable: {exc.__class__.__name__}: {exc}") from None
         self._cp = cupy
         self._nvc = nvc
         self._b = gpu.backend(self.gpu_id)
         self._from_nv12 = gpu._ops.planes_from_nv12
-        self._decoder: Any = None
-        self._start_frame = 0
-        if self.start_s > 0.5:
-            self._start_frame = max(0, int(math.floor((self.start_s - _LEAD_S) * self._fps)))
-
-    # ------------------------------------------------------------------ decoder
-    def _open(self, start_frame: int) -> Any:
         try:
-            return self._nvc.ThreadedDecoder(
-                str(self.path), _BUFFER, gpu_id=self.gpu_id, cuda_context=0,
-                cuda_stream=int(self._b.stream.ptr), use_device_memory=True, start_frame=int(start_frame))
+            self._decoder: Any = nvc.CreateDecoder(
+                gpuid=self.gpu_id, codec=getattr(nvc.cudaVideoCodec, NVDEC_CODECS[codec][0]), cudacontext=0,
+                cudastream=int(self._b.stream.ptr), usedevicememory=True)
         except Exception as exc:
-            raise CorruptMedia(f"{self.path.name}: NVDEC cannot decode it ({exc.__class__.__name__}: {exc})") from None
+            self._container.close()
+            raise UnsupportedMedia(f"{self.path.name}: NVDEC cannot decode it ({exc.__class__.__name__}: {exc})") from None
+        if self.start_s > 0.5:  # the CPU path's seek: the keyframe at or before start_s
+            target = int((self.start_s + self._origin) / tb)
+            self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
 
+    # ------------------------------------------------------------------ decoding
     def _pts_s(self, frame: Any) -> float:
-        get = getattr(frame, "getPTS", None)
-        pts = get() if callable(get) else frame.timestamp
-        return float(int(pts) * self._time_base) - self._origin
+        return float(int(frame.getPTS()) * self._time_base) - self._origin
 
     def _planes(self, frame: Any) -> Planes:
         """Zero-copy view of the decoded surface -> pooled, upright I420 planes (async)."""
         cp = self._cp
-        kind = str(getattr(frame, "format", "")).upper()
-        if any(tag in kind for tag in ("444", "NV16", "P216", "422")):
-            raise UnsupportedMedia(f"{self.path.name}: NVDEC output {kind} is not 4:2:0; use device='cpu'")
         with self._b.using():
-            try:
-                surface = cp.from_dlpack(frame)
-                if surface.ndim == 3:  # (rows, width, 1)
-                    surface = surface.reshape(surface.shape[0], -1)
-                rows, width = int(surface.shape[0]), int(surface.shape[1])
-                height = rows * 2 // 3
-                y, uv = surface[:height], surface[height:height + height // 2]
-            except Exception:  # no DLPack for this format: the CUDA array interface planes
-                luma, chroma = (cp.asarray(p) for p in frame.cuda()[:2])
-                y = luma.reshape(luma.shape[0], -1)
-                uv = chroma.reshape(chroma.shape[0], -1)
-                height, width = int(y.shape[0]), int(y.shape[1])
-            if y.dtype == cp.uint8 and "16" in kind:
-                # a 16-bit surface exported as bytes: view it as 16-bit samples
-                y, uv = y.view(cp.uint16), uv.view(cp.uint16)
-                width //= 2
+            # NV12: (1.5 h, w) uint8; P016: (1.5 h, w) uint16, luma rows then interleaved chroma
+            surface = cp.from_dlpack(frame)
+            if surface.ndim == 3:  # (rows, width, 1) in some versions
+                surface = surface.reshape(surface.shape[0], -1)
+            rows, width = int(surface.shape[0]), int(surface.shape[1])
+            height = rows * 2 // 3
+            y, uv = surface[:height], surface[height:height + height // 2]
             return self._from_nv12(self._b, y, uv, width, height, quarter=self._quarter, pool=self._b.decode_pool)
 
+    def _decode(self, packet: av.Packet | None) -> list[DecodedFrame]:
+        pd, keep_alive = packet_data(self._nvc, packet)
+        frames = self._decoder.Decode(pd)
+        del keep_alive  # NVDEC's parser has consumed the bytes
+        return [DecodedFrame(self._pts_s(f), self._planes(f)) for f in frames]
+
     def __iter__(self) -> Iterator[DecodedFrame]:
-        start_frame = self._start_frame
-        while True:
-            self._decoder = self._open(start_frame)
-            first = True
-            try:
-                while True:
-                    batch = self._decoder.get_batch_frames(_BATCH)
-                    if not batch:
-                        return
-                    converted = []
-                    for frame in batch:
-                        pts = self._pts_s(frame)
-                        if first and start_frame > 0 and pts > self.start_s + _PTS_EPS:
-                            break  # the index seek landed after start_s (VFR): step back further
-                        first = False
-                        converted.append(DecodedFrame(pts, self._planes(frame)))
-                    else:
-                        # The next get_batch_frames recycles these surfaces: our kernels must be done.
-                        self._b.record().synchronize()
-                        yield from converted
-                        continue
-                    break
-            except (RuntimeError, ValueError) as exc:
-                raise CorruptMedia(f"{self.path.name}: decoding failed ({exc.__class__.__name__}: {exc})") from None
-            finally:
-                self.close()
-            start_frame = max(0, start_frame - int(math.ceil(2 * _LEAD_S * self._fps)))
+        ready = None  # the event after the kernels that read the last batch's surfaces
+        try:
+            for packet in _with_flush(annexb_packets(self._container, self._stream)):
+                if ready is not None:
+                    ready.synchronize()  # Decode recycles the surfaces those kernels read
+                batch = self._decode(packet)
+                ready = self._b.record() if batch else None
+                yield from batch
+        except self._nvc.PyNvVCExceptionUnsupported as exc:  # checked first: caps passed, the stream did not
+            raise UnsupportedMedia(f"{self.path.name}: NVDEC cannot decode it ({exc}); use device='cpu'") from None
+        except (av.error.FFmpegError, RuntimeError, self._nvc.PyNvVCException) as exc:
+            if type(exc).__module__.startswith(("cupy", "cupy_backends")):
+                raise  # a CUDA failure is the GPU's, not the file's (the handler retires the worker)
+            raise CorruptMedia(f"{self.path.name}: decoding failed ({exc.__class__.__name__}: {exc})") from None
+        finally:
+            if ready is not None:
+                with contextlib.suppress(Exception):
+                    ready.synchronize()
+            self.close()
 
     def close(self) -> None:
-        """Stop the decoder's thread and release its surfaces (idempotent)."""
-        decoder, self._decoder = self._decoder, None
-        if decoder is not None:
-            # Already ended, or the context is gone: nothing is left to free either way.
-            with contextlib.suppress(Exception):
-                decoder.end()
+        """Release the decoder and the file (idempotent)."""
+        self._decoder = None  # PyNvVideoCodec frees the session when the last reference goes
+        with contextlib.suppress(Exception):
+            self._container.close()
+
+
+def _with_flush(packets: Iterator[av.Packet]) -> Iterator[av.Packet | None]:
+    """``packets``, then None: the end-of-stream flush that returns the pictures NVDEC still holds."""
+    yield from packets
+    yield None

@@ -51,8 +51,9 @@ __all__ = ["AnnexBMuxer", "NvencWriter", "is_keyframe", "nal_types"]
 _BT709_VUI = "colour_primaries=1:transfer_characteristics=1:matrix_coefficients=1:video_full_range_flag=0"
 _H264_IDR = 5
 _HEVC_IRAP = range(16, 22)  # BLA_W_LP .. CRA_NUT
-# NV12 buffers the writer cycles through: NVENC's own input copy of frame n is complete when
-# Encode() returns its packet (no B-frames, no lookahead), so two would do; three is slack.
+# NV12 buffers the writer cycles through. Everything that reads or writes them (the interleave
+# kernel, PyNvVideoCodec's input copy) is ordered on the reelgpu stream, so one would do; three
+# keep consecutive frames off one buffer should a later PyNvVideoCodec copy on another stream.
 _NV12_RING = 3
 
 
@@ -151,12 +152,14 @@ def nvenc_options(encode: EncodeSettings, *, fps: Fraction, gpu_id: int, stream_
         "rc": "vbr",
         "cq": str(encode.cq),
         "bitrate": "0",
-        "fps": str(round(float(rate))),
+        # PyNvVideoCodec parses at most 2 decimals: "29.97", not a rounded "30" (rate control)
+        "fps": str(rate.numerator) if rate.denominator == 1 else f"{float(rate):.2f}",
         "gop": str(gop),
         "idrperiod": str(gop),
         "bf": "0",
         "repeatspspps": "1",
-        "colorspace": "bt709",
+        # No "colorspace": PyNvVideoCodec 2.2.4 then writes BT.709 with the *full*-range flag;
+        # AnnexBMuxer's h264_metadata/hevc_metadata filter sets the tags (limited range) instead.
         "gpu_id": str(gpu_id),
         "cudastream": stream_ptr,
     }
@@ -225,10 +228,10 @@ class NvencWriter:
             raise ValueError(f"frame is {planes.width}x{planes.height}, the writer encodes {self.width}x{self.height}")
         buf = self._ring[self.frames % len(self._ring)]
         self._planes_to_nv12(self._b, planes, buf)
-        # The encoder is given the reelgpu stream, but whether its input copy is ordered on it
-        # cannot be verified without an NVENC GPU: wait for the interleave on the host (this
-        # thread only feeds the encoder, so the wait costs no GPU overlap).
-        self._b.record().synchronize()
+        # No host wait: PyNvVideoCodec 2.2.4 copies the input with cuMemcpy2DAsync on the stream
+        # given to CreateEncoder (the reelgpu stream; seen against the real binary with stub
+        # driver libraries), so the copy runs after the interleave, and the ring slot is only
+        # rewritten, three frames later, by a kernel on that same stream.
         pic = self._nvc.NV_ENC_PIC_PARAMS()
         pic.inputTimeStamp = self.frames
         self._mux_packets(self._encoder.Encode(_Nv12Input(buf, self.width, self.height), pic))

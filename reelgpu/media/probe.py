@@ -68,7 +68,7 @@ class MediaInfo:
     time_base: Fraction
     duration_s: float
     frame_count: int  # from the container, or estimated from duration x fps
-    video_codec: str
+    video_codec: str  # the codec's canonical name ("h264", "hevc", "av1"), not the decoder's
     pix_fmt: str
     has_audio: bool
     audio_codec: str | None
@@ -333,7 +333,7 @@ def probe(path: str | Path) -> MediaInfo:
         return MediaInfo(
             path=str(path), width=upright[0], height=upright[1], coded_width=w, coded_height=h,
             rotation=rotation, fps=fps, time_base=time_base, duration_s=duration, frame_count=frame_count,
-            video_codec=cc.name, pix_fmt=cc.format.name if cc.format else "unknown",
+            video_codec=cc.codec.canonical_name, pix_fmt=cc.format.name if cc.format else "unknown",
             has_audio=audio is not None,
             audio_codec=audio.codec_context.name if audio else None,
             audio_sample_rate=audio.codec_context.sample_rate if audio else None,

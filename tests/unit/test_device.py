@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 
 import reelgpu.device as device
@@ -9,8 +12,13 @@ from reelgpu import BackendUnavailable
 from reelgpu.backends import Backend, cpu_backend, fit_to_inputs, select_backend
 from reelgpu.device import Capabilities, backends_for
 
-H100 = Capabilities(gpu="NVIDIA H100", cupy=True, nvrtc=True, nvdec_codecs=["h264", "hevc"], gpu_pipeline=True)
+# NVDEC limits as GetDecoderCaps reports them: [width_min, height_min, width_max, height_max, macroblocks]
+H264_8 = [48, 16, 4096, 4096, 65536]
+HEVC = {"8": [144, 144, 8192, 8192, 262144], "10": [144, 144, 8192, 8192, 262144]}
+H100 = Capabilities(gpu="NVIDIA H100", cupy=True, nvrtc=True, nvdec_codecs=["h264", "hevc"],
+                    nvdec_limits={"h264": {"8": H264_8}, "hevc": HEVC}, gpu_pipeline=True)
 L4 = Capabilities(gpu="NVIDIA L4", cupy=True, nvrtc=True, nvdec_codecs=["h264", "hevc", "av1"],
+                  nvdec_limits={"h264": {"8": H264_8}, "hevc": HEVC, "av1": HEVC},
                   nvenc_codecs=["h264", "hevc"], gpu_pipeline=True)
 NONE = Capabilities(errors=["cupy: ModuleNotFoundError"])
 
@@ -56,14 +64,38 @@ def test_probe_runs_in_a_subprocess_and_reports_here() -> None:
         assert select_backend("auto").stages == cpu_backend().stages
 
 
-def test_unsupported_codec_falls_back_to_cpu_for_auto_only(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("codec", "pix_fmt", "size", "container", "why"), [
+    ("h264", "yuv420p", (1920, 1080), "iso", None),
+    ("h264", "yuvj420p", (3840, 2160), "matroska", None),
+    ("hevc", "yuv420p10le", (3840, 2160), "mpegts", None),
+    ("h264", "yuv420p10le", (1920, 1080), "iso", "cannot decode 10-bit h264"),
+    ("av1", "yuv420p", (1920, 1080), "iso", "cannot decode 8-bit av1"),
+    ("vp9", "yuv420p", (1920, 1080), "matroska", "cannot decode 8-bit vp9"),
+    ("h264", "yuv422p", (1920, 1080), "iso", "4:2:0 video only, not yuv422p"),
+    ("h264", "yuv420p", (8192, 4320), "iso", "8192x4320 h264 is outside NVDEC's limits"),
+    ("h264", "yuv420p", (32, 32), "iso", "outside NVDEC's limits"),
+    ("h264", "yuv420p", (1920, 1080), "avi", "AVI files carry no presentation times"),
+])
+def test_nvdec_refusal(codec: str, pix_fmt: str, size: tuple[int, int], container: str, why: str | None) -> None:
+    got = device.nvdec_refusal(H100, codec=codec, pix_fmt=pix_fmt, coded_width=size[0], coded_height=size[1],
+                               container=container)
+    assert got is None if why is None else why in (got or "")
+
+
+def test_inputs_nvdec_cannot_decode_go_to_the_cpu_for_auto_only(monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    from reelgpu import probe
+    from reelgpu.media.samples import make_sample_video
+
     monkeypatch.setattr(device, "capabilities", lambda: H100)
+    info = probe(make_sample_video(tmp_path / "clip.mp4", seconds=0.2, audio=False))
     gpu = Backend(stages={"decode": "nvdec", "process": "cupy", "encode": "libx264"}, ops=cpu_backend().ops,
                   open_source=lambda c: None, make_writer=lambda *a, **k: None)
-    assert fit_to_inputs(gpu, "auto", {"h264"}) is gpu
-    assert fit_to_inputs(gpu, "auto", {"vp9"}).stages["decode"] == "pyav"
-    with pytest.raises(BackendUnavailable, match="cannot decode vp9"):
-        fit_to_inputs(gpu, "cuda", {"vp9"})
+    assert fit_to_inputs(gpu, "auto", [info]) is gpu
+    ten_bit = dataclasses.replace(info, pix_fmt="yuv420p10le")
+    assert fit_to_inputs(gpu, "auto", [info, ten_bit]).stages["decode"] == "pyav"
+    with pytest.raises(BackendUnavailable, match="clip.mp4: NVDEC on this GPU cannot decode 10-bit h264"):
+        fit_to_inputs(gpu, "cuda", [info, ten_bit])
 
 
 def test_worker_gpu_checks_agree_with_the_backend_choice() -> None:

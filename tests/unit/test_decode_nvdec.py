@@ -1,0 +1,112 @@
+"""What the NVDEC source hands PyNvVideoCodec, checked without a GPU: the packets (Annex B,
+every one, in file order, with the container's timestamps) and the PacketData fields.
+
+tests/pynvvc runs the same packets through the real PyNvVideoCodec binary (stub drivers) and
+compares NVDEC's parser calls with PyNvVideoCodec's own demuxer; tests/gpu decodes them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import av
+import numpy as np
+import pytest
+
+from reelgpu.errors import UnsupportedMedia
+from reelgpu.media.decode_nvdec import annexb_packets, packet_data
+
+H264_SPS, H264_IDR = 7, 5
+HEVC_VPS, HEVC_IDR = 32, range(16, 22)
+
+
+def encode(path: Path, codec: str, options: dict[str, str], fmt: str | None = None, frames: int = 40) -> Path:
+    with av.open(str(path), "w", format=fmt) as out:
+        s = out.add_stream(codec, rate=30)
+        s.width, s.height, s.pix_fmt, s.options = 320, 240, "yuv420p", options
+        for i in range(frames):
+            img = np.zeros((240, 320, 3), np.uint8)
+            img[:, (i * 7) % 320] = 255
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = i
+            for packet in s.encode(frame):
+                out.mux(packet)
+        for packet in s.encode(None):
+            out.mux(packet)
+    return path
+
+
+def nal_types(data: bytes, hevc: bool) -> list[int]:
+    """NAL unit types after each 00 00 01 start code."""
+    types, i = [], data.find(b"\x00\x00\x01")
+    while i >= 0:
+        header = data[i + 3]
+        types.append((header >> 1) & 0x3F if hevc else header & 0x1F)
+        i = data.find(b"\x00\x00\x01", i + 3)
+    return types
+
+
+def container_packets(path: Path) -> list[tuple[int | None, bool]]:
+    with av.open(str(path)) as c:
+        return [(p.pts, p.is_keyframe) for p in c.demux(c.streams.video[0]) if p.size]
+
+
+def nvdec_packets(path: Path) -> list[tuple[bytes, int | None, bool]]:
+    with av.open(str(path)) as c:
+        return [(bytes(p), p.pts, p.is_keyframe) for p in annexb_packets(c, c.streams.video[0])]
+
+
+@pytest.mark.parametrize(("name", "codec", "options", "fmt"), [
+    ("b.mp4", "libx264", {"preset": "medium", "bf": "3"}, None),  # AVCC in MP4, B-frames
+    ("b.mkv", "libx264", {"preset": "medium"}, None),
+    ("b.ts", "libx264", {"preset": "medium"}, "mpegts"),  # already Annex B
+    ("h.mp4", "libx265", {"preset": "fast", "x265-params": "log-level=error"}, None),
+])
+def test_h264_and_hevc_become_annex_b_with_parameter_sets_on_key_frames(tmp_path: Path, name: str, codec: str,
+                                                                        options: dict[str, str], fmt: str | None) -> None:
+    path = encode(tmp_path / name, codec, options, fmt)
+    got, ref = nvdec_packets(path), container_packets(path)
+    assert [(pts, key) for _, pts, key in got] == ref  # every packet, in file order, same pts and key flags
+    hevc = codec == "libx265"
+    for data, _, key in got:
+        assert data.startswith((b"\x00\x00\x00\x01", b"\x00\x00\x01"))
+        types = nal_types(data, hevc)
+        if key:  # the parser needs the parameter sets with each random access point
+            assert (HEVC_VPS in types and any(t in HEVC_IDR for t in types)) if hevc else \
+                (H264_SPS in types and H264_IDR in types)
+
+
+def test_an_already_annex_b_stream_passes_unchanged(tmp_path: Path) -> None:
+    path = encode(tmp_path / "b.ts", "libx264", {"preset": "medium"}, "mpegts")
+    with av.open(str(path)) as c:
+        raw = [bytes(p) for p in c.demux(c.streams.video[0]) if p.size]
+    assert [data for data, _, _ in nvdec_packets(path)] == raw
+
+
+def test_av1_goes_as_stored(tmp_path: Path) -> None:
+    if "libsvtav1" not in av.codecs_available:
+        pytest.skip("this PyAV build has no AV1 encoder (libsvtav1) to make a sample")
+    path = encode(tmp_path / "a.mkv", "libsvtav1", {}, frames=20)
+    with av.open(str(path)) as c:
+        raw = [(bytes(p), p.pts) for p in c.demux(c.streams.video[0]) if p.size]
+    assert [(data, pts) for data, pts, _ in nvdec_packets(path)] == raw
+
+
+def test_other_codecs_are_refused(tmp_path: Path) -> None:
+    path = encode(tmp_path / "m.mp4", "mpeg4", {}, frames=5)
+    with av.open(str(path)) as c, pytest.raises(UnsupportedMedia, match="NVDEC is not used for mpeg4"):
+        next(annexb_packets(c, c.streams.video[0]))
+
+
+def test_packet_data_fields(tmp_path: Path) -> None:
+    nvc = SimpleNamespace(PacketData=SimpleNamespace)  # PyNvVideoCodec's PacketData is a plain struct
+    path = encode(tmp_path / "b.mp4", "libx264", {"preset": "medium", "bf": "3"})
+    with av.open(str(path)) as c:
+        packet = list(annexb_packets(c, c.streams.video[0]))[1]
+        pd, keep = packet_data(nvc, packet)
+        assert keep is not None and pd.bsl == packet.size == keep.size
+        assert pd.bsl_data == keep.ctypes.data and keep.tobytes() == bytes(packet)  # points at the packet's bytes
+        assert (pd.pts, pd.dts, pd.key) == (packet.pts, packet.dts, 0)
+    flush, nothing = packet_data(nvc, None)
+    assert nothing is None and not hasattr(flush, "bsl")  # an empty PacketData: bsl 0 = end of stream
