@@ -49,7 +49,7 @@ from ..frames import Planes
 from .decode_cpu import DecodedFrame
 from .probe import ACCEPTED, open_media, sniff_container
 
-__all__ = ["NVDEC_CODECS", "NvdecVideoSource", "annexb_packets", "packet_data"]
+__all__ = ["NVDEC_CODECS", "NvdecVideoSource", "annexb_packets", "open_nvdec", "packet_data"]
 
 #: PyAV codec name -> (PyNvVideoCodec ``cudaVideoCodec`` member, bitstream filter to Annex B or None).
 NVDEC_CODECS: dict[str, tuple[str, str | None]] = {
@@ -75,6 +75,13 @@ def annexb_packets(container: av.container.InputContainer, stream: av.video.stre
         for out in bsf.filter(packet if packet.size else None):  # the demuxer's last packet is empty: flush
             if out.size:
                 yield out
+
+
+def open_nvdec(nvc: Any, codec: str, *, gpu_id: int, stream_ptr: int) -> Any:
+    """PyNvVideoCodec's core decoder for ``codec`` (a key of :data:`NVDEC_CODECS`), decoding into
+    device memory on the CUDA stream ``stream_ptr`` of CuPy's (primary) context."""
+    return nvc.CreateDecoder(gpuid=int(gpu_id), codec=getattr(nvc.cudaVideoCodec, NVDEC_CODECS[codec][0]),
+                             cudacontext=0, cudastream=int(stream_ptr), usedevicememory=True)
 
 
 def packet_data(nvc: Any, packet: av.Packet | None) -> tuple[Any, np.ndarray | None]:
@@ -135,9 +142,7 @@ class NvdecVideoSource:
         self._b = gpu.backend(self.gpu_id)
         self._from_nv12 = gpu._ops.planes_from_nv12
         try:
-            self._decoder: Any = nvc.CreateDecoder(
-                gpuid=self.gpu_id, codec=getattr(nvc.cudaVideoCodec, NVDEC_CODECS[codec][0]), cudacontext=0,
-                cudastream=int(self._b.stream.ptr), usedevicememory=True)
+            self._decoder: Any = open_nvdec(nvc, codec, gpu_id=self.gpu_id, stream_ptr=int(self._b.stream.ptr))
         except Exception as exc:
             self._container.close()
             raise UnsupportedMedia(f"{self.path.name}: NVDEC cannot decode it ({exc.__class__.__name__}: {exc})") from None

@@ -45,7 +45,7 @@ from ..specs import EncodeSettings
 from .atomic import discard, partial_path, publish
 from .audio_feed import AudioFeed
 
-__all__ = ["AnnexBMuxer", "NvencWriter", "is_keyframe", "nal_types"]
+__all__ = ["AnnexBMuxer", "NvencWriter", "is_keyframe", "nal_types", "nvenc_options", "open_nvenc"]
 
 # VUI rewrite: BT.709 primaries/transfer/matrix, limited range (what Mp4Writer tags).
 _BT709_VUI = "colour_primaries=1:transfer_characteristics=1:matrix_coefficients=1:video_full_range_flag=0"
@@ -165,6 +165,11 @@ def nvenc_options(encode: EncodeSettings, *, fps: Fraction, gpu_id: int, stream_
     }
 
 
+def open_nvenc(nvc: Any, width: int, height: int, options: dict[str, Any]) -> Any:
+    """A PyNvVideoCodec encoder of NV12 frames in device memory (``usecpuinputbuffer`` False)."""
+    return nvc.CreateEncoder(int(width), int(height), "NV12", False, **options)
+
+
 class NvencWriter:
     """Encodes device frames 0, 1, 2... at a constant ``fps`` with NVENC and muxes audio alongside.
 
@@ -201,7 +206,7 @@ class NvencWriter:
         self._planes_to_nv12 = gpu._ops.planes_to_nv12
         try:
             opts = nvenc_options(encode, fps=self.fps, gpu_id=gpu_id, stream_ptr=int(self._b.stream.ptr))
-            self._encoder = nvc.CreateEncoder(self.width, self.height, "NV12", False, **opts)
+            self._encoder = open_nvenc(nvc, self.width, self.height, opts)
         except Exception as exc:
             raise BackendUnavailable(
                 f"cannot open an NVENC {encode.codec} session on GPU {gpu_id} "

@@ -78,3 +78,41 @@ def test_close_is_idempotent(gpu: Any, sample_30: Path) -> None:
     next(iter(src))
     src.close()
     src.close()
+
+
+def test_mpegts_with_a_start_time_decodes(gpu: Any, media_dir: Path) -> None:
+    """PyNvVideoCodec's own index seek aborted the process on MPEG-TS; the source seeks with PyAV."""
+    import av
+
+    from reelgpu.media.samples import make_sample_video
+
+    mp4 = make_sample_video(media_dir / "for_ts.mp4", seconds=3.0, gop=15, audio=False)
+    ts = media_dir / "clip.ts"
+    with av.open(str(mp4)) as src, av.open(str(ts), "w", format="mpegts") as dst:
+        out = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = out
+                dst.mux(packet)
+    got = nvdec_frames(gpu, ts, start_s=1.8)
+    ref = pyav_frames(ts, start_s=1.8)
+    assert got and [round(t, 6) for t, _ in got] == [round(t, 6) for t, _ in ref]
+
+
+def test_damaged_data_raises_instead_of_ending_the_process(gpu: Any, media_dir: Path) -> None:
+    """A decode failure must reach the caller as an exception (ThreadedDecoder aborted instead)."""
+    from reelgpu.errors import CorruptMedia, UnsupportedMedia
+    from reelgpu.media.samples import make_sample_video
+
+    path = make_sample_video(media_dir / "to_damage.mp4", seconds=2.0, audio=False)
+    data = bytearray(path.read_bytes())
+    rng = np.random.default_rng(7)
+    for i in rng.integers(len(data) // 3, len(data) - 64, 400):  # garbage inside the coded pictures
+        data[i:i + 16] = rng.integers(0, 256, 16, dtype=np.uint8).tobytes()
+    damaged = media_dir / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    try:
+        frames = nvdec_frames(gpu, damaged)
+    except (CorruptMedia, UnsupportedMedia):
+        return  # reported: what the export turns into CORRUPT_MEDIA
+    assert len(frames) <= len(pyav_frames(path))  # concealed by NVDEC: still this process, still running

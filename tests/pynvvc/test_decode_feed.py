@@ -1,0 +1,82 @@
+"""The NVDEC feed of ``reelgpu.media.decode_nvdec`` against the real PyNvVideoCodec 2.2.4 decoder.
+
+The project demuxes with PyAV (``annexb_packets``) and hands each packet to PyNvVideoCodec's
+core decoder as ``packet_data(nvc, packet)``, then ``packet_data(nvc, None)`` to flush. That is
+right if NVDEC's parser gets exactly what it gets when PyNvVideoCodec demuxes the file itself
+(``CreateDemuxer``). The stub parser logs every ``cuvidParseVideoData``: flags, size,
+timestamp and a checksum of the bytes; both feeds must log the same calls, flush included.
+
+The stub parser holds pictures back and displays them by timestamp (like B-frame
+reordering), releasing the rest at end of stream, so the frames' ``getPTS()`` also show
+whether the timestamps and the flush arrived.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import av
+import pytest
+
+FEED = """
+import av
+from reelgpu.media.decode_nvdec import NVDEC_CODECS, annexb_packets, open_nvdec, packet_data
+
+with av.open(ARGS["path"]) as container:
+    stream = container.streams.video[0]
+    name = stream.codec_context.codec.canonical_name
+    member = NVDEC_CODECS[name][0]
+    decoder = open_nvdec(nvc, name, gpu_id=0, stream_ptr=0x5EED000)  # what NvdecVideoSource opens
+    pts = []
+    if ARGS["feed"] == "project":
+        for packet in list(annexb_packets(container, stream)) + [None]:
+            pd, keep_alive = packet_data(nvc, packet)
+            pts += [int(f.getPTS()) for f in decoder.Decode(pd)]
+            del keep_alive
+    else:  # PyNvVideoCodec's own demuxer; its last packet is the empty end-of-stream one
+        for packet in nvc.CreateDemuxer(ARGS["path"]):
+            pts += [int(f.getPTS()) for f in decoder.Decode(packet)]
+emit({"codec": member, "pts": pts})
+"""
+
+CASES = ["h264.mp4", "h264.ts", "hevc.mp4", "hevc.mkv", "av1.mp4", "av1.mkv"]
+
+
+def container_pts(path: str) -> list[int]:
+    """PTS of every video packet, in presentation order, as stored."""
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        return sorted(int(p.pts) for p in container.demux(stream) if p.size)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_same_parser_calls_as_pynvvideocodecs_demuxer(run_nvc: Any, media: Any, name: str) -> None:
+    path = str(media(name))
+    ours = run_nvc(FEED, args={"path": path, "feed": "project"})
+    assert ours.returncode == 0, ours.explain()
+    theirs = run_nvc(FEED, args={"path": path, "feed": "pynvvideocodec"})
+    assert theirs.returncode == 0, theirs.explain()
+
+    calls = ours.calls("cuvidParseVideoData")
+    pictures = container_pts(path)
+    assert len(calls) == len(pictures) + 1, "one call per packet, then the end-of-stream flush"
+    assert calls == theirs.calls("cuvidParseVideoData")  # flags, size, timestamp, payload checksum
+    assert (int(calls[-1]["flags"], 16) & 1, calls[-1]["size"]) == (1, "0")  # CUVID_PKT_ENDOFSTREAM
+    assert all(int(c["flags"], 16) & 2 for c in calls[:-1])  # CUVID_PKT_TIMESTAMP on every picture
+
+    # every picture comes back, in presentation order, stamped with the container's PTS
+    assert ours.value["pts"] == pictures
+    assert theirs.value["pts"] == pictures
+    expected_codec = name.split(".")[0].upper()
+    assert ours.value["codec"] == expected_codec
+    assert {c["codec"] for c in ours.calls("cuvidCreateVideoParser")} == {
+        str({"H264": 4, "HEVC": 8, "AV1": 11}[expected_codec])}
+
+
+def test_decoder_runs_on_the_callers_stream(run_nvc: Any, media: Any) -> None:
+    """The stream handed to CreateDecoder is the one the output copies are ordered on."""
+    result = run_nvc(FEED, args={"path": str(media("h264.mp4")), "feed": "project"})
+    assert result.returncode == 0, result.explain()
+    assert {c["stream"] for c in result.calls("cuStreamGetCtx")} == {hex(0x5EED000)}
+    copies = result.calls("cuMemcpy2DAsync")
+    assert copies and {c["stream"] for c in copies} == {hex(0x5EED000)}
