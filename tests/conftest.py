@@ -70,3 +70,35 @@ def decode_frames(path: Path) -> list[tuple[float, np.ndarray]]:
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def write_moving_bar(path: Path, codec: str, options: dict[str, str], *, fmt: str | None = None,
+                     frames: int = 30) -> Path:
+    """A 320x240 30 fps video of a moving bar with any PyAV encoder (make_sample_video is
+    libx264 only): small and quick, with B-frames where the encoder's options make them."""
+    with av.open(str(path), "w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=30)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.options = options
+        for i in range(frames):
+            img = np.full((240, 320, 3), 40, np.uint8)
+            img[:, (i * 9) % 320] = 255
+            img[(i * 5) % 240] = 128
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def remux_video(src: Path, dst: Path, fmt: str) -> Path:
+    """``src``'s video stream copied into a ``fmt`` container (no re-encoding)."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format=fmt) as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:  # the demuxer's empty flush packet
+                packet.stream = stream
+                out.mux(packet)
+    return dst

@@ -82,18 +82,11 @@ def test_close_is_idempotent(gpu: Any, sample_30: Path) -> None:
 
 def test_mpegts_with_a_start_time_decodes(gpu: Any, media_dir: Path) -> None:
     """PyNvVideoCodec's own index seek aborted the process on MPEG-TS; the source seeks with PyAV."""
-    import av
-
     from reelgpu.media.samples import make_sample_video
+    from tests.conftest import remux_video
 
     mp4 = make_sample_video(media_dir / "for_ts.mp4", seconds=3.0, gop=15, audio=False)
-    ts = media_dir / "clip.ts"
-    with av.open(str(mp4)) as src, av.open(str(ts), "w", format="mpegts") as dst:
-        out = dst.add_stream_from_template(src.streams.video[0])
-        for packet in src.demux(src.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = out
-                dst.mux(packet)
+    ts = remux_video(mp4, media_dir / "clip.ts", "mpegts")
     got = nvdec_frames(gpu, ts, start_s=1.8)
     ref = pyav_frames(ts, start_s=1.8)
     assert got and [round(t, 6) for t, _ in got] == [round(t, 6) for t, _ in ref]

@@ -373,17 +373,12 @@ def test_internal_errors_are_generic_and_logs_scrubbed(local_job: Any, monkeypat
 def test_unverifiable_output_is_never_published(local_job: Any, monkeypatch: pytest.MonkeyPatch,
                                                 it: Any) -> None:
     """An export that writes a file with moov after mdat (the editor cannot load it) fails the job."""
-    import av
+    from tests.conftest import remux_video
 
     storage, settings, job = local_job
 
     def late_moov(src: Any, dst: Any, spec: Any, **kwargs: Any) -> reelgpu.ExportResult:
-        with av.open(str(src)) as inp, av.open(str(dst), "w", format="mp4") as out:
-            stream = out.add_stream_from_template(inp.streams.video[0])
-            for packet in inp.demux(inp.streams.video[0]):
-                if packet.dts is not None:
-                    packet.stream = stream
-                    out.mux(packet)
+        remux_video(Path(src), Path(dst), "mp4")  # no +faststart: the moov atom comes last
         return reelgpu.ExportResult(output=Path(dst), frames=30, duration_s=1.0, width=160, height=96,
                                     fps=30.0, backend={"decode": "x", "process": "x", "encode": "x"})
 

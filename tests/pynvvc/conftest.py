@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import av
-import numpy as np
 import pytest
 
 from reelgpu.media.samples import make_sample_video
+from tests.conftest import write_moving_bar
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -177,25 +177,6 @@ def run_nvc(stub_dir: Path, tmp_path: Path) -> RunNvc:
 
 
 # --------------------------------------------------------------------------- media
-def _write_video(path: Path, codec: str, options: dict[str, str], frames: int = 30) -> Path:
-    """320x240 at 30 fps, a moving bar: small, quick, and with B-frames where the encoder makes them."""
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=30)
-        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
-        stream.options = options
-        for i in range(frames):
-            img = np.full((240, 320, 3), 40, np.uint8)
-            img[:, (i * 9) % 320] = 255
-            img[(i * 5) % 240] = 128
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
-
-
 def _needs_encoder(name: str) -> None:
     if name not in av.codecs_available:
         pytest.skip(f"this PyAV build has no {name} encoder to make the sample")
@@ -217,12 +198,12 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
 
 def _x265(path: Path) -> Path:
     _needs_encoder("libx265")
-    return _write_video(path, "libx265", {"preset": "ultrafast", "x265-params": "log-level=error:bframes=3"})
+    return write_moving_bar(path, "libx265", {"preset": "ultrafast", "x265-params": "log-level=error:bframes=3"})
 
 
 def _svtav1(path: Path) -> Path:
     _needs_encoder("libsvtav1")
-    return _write_video(path, "libsvtav1", {"preset": "12"})
+    return write_moving_bar(path, "libsvtav1", {"preset": "12"})
 
 
 # H.264 with B-frames (libx264 "medium") and an AAC track, through the project's own sample

@@ -11,30 +11,18 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import av
-import numpy as np
 import pytest
 
 from reelgpu.errors import UnsupportedMedia
 from reelgpu.media.decode_nvdec import annexb_packets, packet_data
+from tests.conftest import write_moving_bar
 
 H264_SPS, H264_IDR = 7, 5
 HEVC_VPS, HEVC_IDR = 32, range(16, 22)
 
 
 def encode(path: Path, codec: str, options: dict[str, str], fmt: str | None = None, frames: int = 40) -> Path:
-    with av.open(str(path), "w", format=fmt) as out:
-        s = out.add_stream(codec, rate=30)
-        s.width, s.height, s.pix_fmt, s.options = 320, 240, "yuv420p", options
-        for i in range(frames):
-            img = np.zeros((240, 320, 3), np.uint8)
-            img[:, (i * 7) % 320] = 255
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            for packet in s.encode(frame):
-                out.mux(packet)
-        for packet in s.encode(None):
-            out.mux(packet)
-    return path
+    return write_moving_bar(path, codec, options, fmt=fmt, frames=frames)
 
 
 def nal_types(data: bytes, hevc: bool) -> list[int]:
