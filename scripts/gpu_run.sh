@@ -2,7 +2,7 @@
 # Run reelgpu's GPU checks on a lent GPU machine and collect everything under $OUT.
 #
 #   bash scripts/gpu_run.sh            install the carried wheels, then probe, test, benchmark
-#   bash scripts/gpu_run.sh install    only install the carried wheels (first of two calls)
+#   bash scripts/gpu_run.sh install    only install the carried wheels (first of two calls; scripts/gpu_prepare.sh stages them)
 #   bash scripts/gpu_run.sh run        only probe, test, benchmark (wheels already installed)
 #
 # The machine has Python 3.12 and CuPy (cupy-cuda13x) but no network: every other package comes
@@ -17,8 +17,9 @@
 #
 # Writes to $OUT (default ./gpu-run-out): report.json (summary: versions, doctor, exit codes,
 # test counts, throughput targets), doctor.json, nvidia-smi.txt, pip.log, gpu-tests.log +
-# gpu-tests.xml, bench.log + bench.json, throughput.log + throughput.json. Each step has a time
-# limit, so one hang cannot eat the session's device time. Exits with the test run's exit code.
+# gpu-tests.xml, throughput.log + throughput.json, bench.log + bench.json. Each step has a time
+# limit (60 + 240 + 150 + 100 s, within one 600 s call), so one hang cannot eat the session's
+# device time, and each step's files survive a later step being cut off. Exits with the tests' code.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,10 +63,12 @@ export PYTHONDONTWRITEBYTECODE=1
 # effort: without a compiler or Python.h the CPU rows use the numpy fallback, and doctor.json
 # ("cpu_resampler") says so.
 "$PY" - >"$OUT/build.log" 2>&1 <<'PYEOF'
-import shutil, subprocess, sysconfig
+import importlib.util, shutil, subprocess, sysconfig
 from pathlib import Path
 cc, include = shutil.which("cc") or shutil.which("gcc"), sysconfig.get_paths()["include"]
-if cc and (Path(include) / "Python.h").exists():
+if importlib.util.find_spec("reelgpu.ops._resample") is not None:
+    print("already built for this Python")
+elif cc and (Path(include) / "Python.h").exists():
     out = Path("reelgpu/ops") / ("_resample" + sysconfig.get_config_var("EXT_SUFFIX"))
     done = subprocess.run([cc, "-O3", "-shared", "-fPIC", f"-I{include}", "reelgpu/ops/_resample.c", "-o", str(out)])
     print(f"built {out}" if done.returncode == 0 else f"cc failed with {done.returncode}")
@@ -76,21 +79,21 @@ PYEOF
 { nvidia-smi; echo; nvidia-smi -q | grep -iE "product name|driver version|cuda version|encoder|decoder"; } \
     >"$OUT/nvidia-smi.txt" 2>&1
 
-timeout 120 "$PY" -c 'import sys; from reelgpu.cli import main; sys.exit(main(["doctor", "--json"]))' \
+timeout 60 "$PY" -c 'import sys; from reelgpu.cli import main; sys.exit(main(["doctor", "--json"]))' \
     >"$OUT/doctor.json" 2>"$OUT/doctor.err"
 rc_doctor=$?
 
-timeout 300 "$PY" -m pytest tests/unit/test_kernels_host.py tests/unit/test_kernels_nvcc.py tests/gpu \
+timeout 240 "$PY" -m pytest tests/unit/test_kernels_host.py tests/unit/test_kernels_nvcc.py tests/gpu \
     -q -rA -p no:cacheprovider --junitxml="$OUT/gpu-tests.xml" >"$OUT/gpu-tests.log" 2>&1
 rc_tests=$?
 
-timeout 180 "$PY" -m pytest benchmarks -k "cupy or cuda" -p no:cacheprovider \
+# Stage by stage against the targets (NVDEC decode-only, decode + kernels, NVENC, pipeline; kernels with CUDA events).
+(cd benchmarks && timeout 150 "$PY" gpu_throughput.py --json "$OUT/throughput.json") >"$OUT/throughput.log" 2>&1
+rc_throughput=$?
+
+timeout 100 "$PY" -m pytest benchmarks -k "cupy or cuda" -p no:cacheprovider \
     --benchmark-json="$OUT/bench.json" >"$OUT/bench.log" 2>&1
 rc_bench=$?
-
-# Stage by stage against the targets (NVDEC decode-only, decode + kernels, NVENC, pipeline; kernels with CUDA events).
-(cd benchmarks && timeout 240 "$PY" gpu_throughput.py --json "$OUT/throughput.json") >"$OUT/throughput.log" 2>&1
-rc_throughput=$?
 
 RC_DOCTOR=$rc_doctor RC_TESTS=$rc_tests RC_BENCH=$rc_bench RC_THROUGHPUT=$rc_throughput OUT_DIR="$OUT" \
     "$PY" - >"$OUT/report.json" 2>>"$OUT/doctor.err" <<'EOF'
