@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import CorruptMedia
 from ..frames import Planes
 from .probe import open_media
+from .seek import packets_from
 
 
 @dataclass
@@ -69,8 +70,8 @@ def decoder_threads(cores: int | None = None) -> int:
 
 
 class PyAVVideoSource:
-    """Decodes one video file from ``start_s`` (seeking to the keyframe before it), in
-    presentation order. Frames before ``start_s`` are still yielded: the caller picks frames
+    """Decodes one video file from ``start_s`` (from the key frame at or before it:
+    :func:`~reelgpu.media.seek.packets_from`), in presentation order. Frames before ``start_s`` are still yielded: the caller picks frames
     by timestamp, which is what makes trims frame-accurate. ``threads`` = 0: :func:`decoder_threads`."""
 
     backend = "cpu"
@@ -90,14 +91,11 @@ class PyAVVideoSource:
             self._stream.thread_type = "AUTO"  # frame threads where the codec has them
         tb = self._stream.time_base
         self._origin = float(self._stream.start_time * tb) if self._stream.start_time is not None else 0.0
-        if start_s > 0.5:
-            target = int((start_s + self._origin) / tb)
-            self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
 
     def __iter__(self) -> Iterator[DecodedFrame]:
         tb = self._stream.time_base
         try:
-            for frame in self._container.decode(self._stream):
+            for frame in self._frames():
                 if frame.pts is None:
                     continue
                 if frame.is_corrupt:
@@ -108,6 +106,11 @@ class PyAVVideoSource:
                 yield DecodedFrame(float(frame.pts * tb) - self._origin, frame_to_planes(frame, self.rotation))
         except av.error.FFmpegError as exc:
             raise CorruptMedia(f"{self.path.name}: decoding failed ({exc.__class__.__name__})") from None
+
+    def _frames(self) -> Iterator[av.VideoFrame]:
+        # The demuxer's last packet is empty: decoding it flushes the frames the threads hold.
+        for packet in packets_from(self._container, self._stream, self.start_s):
+            yield from packet.decode()
 
     def close(self) -> None:
         self._container.close()

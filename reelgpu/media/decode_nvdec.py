@@ -13,11 +13,12 @@ Why PyAV demuxes and PyNvVideoCodec only decodes (its core ``CreateDecoder``/``D
   SIGABRT; ``Decode`` runs on the calling thread and raises;
 * the file is opened once, by the same demuxer as the CPU path, with the same format/protocol
   whitelists (PyNvVideoCodec's own libavformat takes no options), the same keyframe seek and
-  the same timestamps, so both paths pick the same frames;
-* the packets NVDEC gets are the ones PyNvVideoCodec's demuxer would hand it: H.264/HEVC
-  rewritten to Annex B by FFmpeg's ``*_mp4toannexb`` filters (a pass-through for streams that
-  already are, like MPEG-TS), AV1 as stored. Checked byte for byte, with the same timestamps
-  and key flags, against PyNvVideoCodec 2.2.4's demuxer for MP4, Matroska and MPEG-TS.
+  the same timestamps (a packet without one: its frame is dropped, as on the CPU path);
+* the packets NVDEC gets are the ones PyNvVideoCodec's demuxer would hand it, plus the
+  parameter sets repeated before each key frame: H.264/HEVC rewritten to Annex B by FFmpeg's
+  ``*_mp4toannexb`` filters (a pass-through for streams that already are, like MPEG-TS), AV1 as
+  stored. tests/pynvvc compares the NVDEC parser calls of both feeds (flags, timestamps,
+  payloads) on whole MP4, Matroska and MPEG-TS files, against PyNvVideoCodec 2.2.4.
 
 Per frame: ``Decode`` returns the surfaces of the pictures the packet completed, in
 presentation order; each is wrapped zero-copy with ``cupy.from_dlpack`` (whose stream
@@ -36,7 +37,8 @@ module stays importable on machines without a GPU.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,26 +50,35 @@ from ..errors import BackendUnavailable, CorruptMedia, UnsupportedMedia
 from ..frames import Planes
 from .decode_cpu import DecodedFrame
 from .probe import ACCEPTED, open_media, sniff_container
+from .seek import packets_from
 
 __all__ = ["NVDEC_CODECS", "NvdecVideoSource", "annexb_packets", "open_nvdec", "packet_data"]
 
+#: The timestamp of a packet that has none (FFmpeg's AV_NOPTS_VALUE): its frame is dropped, as
+#: the CPU path drops frames without one.
+NO_PTS = -(2**63)
+_END = object()
+
 #: PyAV codec name -> (PyNvVideoCodec ``cudaVideoCodec`` member, bitstream filter to Annex B or None).
+#: ``dump_extra`` repeats the parameter sets before every key frame: ``*_mp4toannexb`` adds them
+#: only before IDR pictures, so after a seek to an open-GOP key frame (a non-IDR I picture, as
+#: x264's open-gop writes) NVDEC would get no SPS and decode nothing. Repeats are harmless.
 NVDEC_CODECS: dict[str, tuple[str, str | None]] = {
-    "h264": ("H264", "h264_mp4toannexb"),
-    "hevc": ("HEVC", "hevc_mp4toannexb"),
+    "h264": ("H264", "h264_mp4toannexb,dump_extra=freq=keyframe"),
+    "hevc": ("HEVC", "hevc_mp4toannexb,dump_extra=freq=keyframe"),
     "av1": ("AV1", None),
 }
 
 
-def annexb_packets(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Iterator[av.Packet]:
-    """The stream's packets as NVDEC's parser takes them (see the module docstring), in file
-    order, ending with whatever the filter still held. Packets without data are dropped."""
+def annexb_packets(stream: av.video.stream.VideoStream, packets: Iterable[av.Packet]) -> Iterator[av.Packet]:
+    """``packets`` of ``stream`` (demuxed, in file order) as NVDEC's parser takes them (see the
+    module docstring), ending with whatever the filter still held. Packets without data are dropped."""
     name = stream.codec_context.codec.canonical_name  # "av1", not the decoder's "libdav1d"
     if name not in NVDEC_CODECS:
         raise UnsupportedMedia(f"NVDEC is not used for {name} (decodes {', '.join(NVDEC_CODECS)})")
     bsf_name = NVDEC_CODECS[name][1]
     bsf = BitStreamFilterContext(bsf_name, stream) if bsf_name else None
-    for packet in container.demux(stream):
+    for packet in packets:
         if bsf is None:
             if packet.size:
                 yield packet
@@ -96,14 +107,19 @@ def packet_data(nvc: Any, packet: av.Packet | None) -> tuple[Any, np.ndarray | N
         return pd, None  # bsl = 0: the parser flushes (CUVID_PKT_ENDOFSTREAM)
     data = np.frombuffer(packet, np.uint8)
     pd.bsl, pd.bsl_data = int(data.size), int(data.ctypes.data)
-    pd.pts = int(packet.pts) if packet.pts is not None else 0
+    pd.pts = int(packet.pts) if packet.pts is not None else NO_PTS
     pd.dts = int(packet.dts) if packet.dts is not None else pd.pts
     pd.key = int(packet.is_keyframe)
     return pd, data
 
 
 class NvdecVideoSource:
-    """Decodes one video file on the GPU from ``start_s``, in presentation order (see module doc)."""
+    """Decodes one video file on the GPU from ``start_s``, in presentation order (see module doc).
+
+    ``close()`` may come from another thread while a decoding step runs (the pipeline stops a
+    decoder thread that way): each step holds a lock, so the decoder and the file are released
+    between steps, never under one.
+    """
 
     backend = "nvdec"
 
@@ -115,45 +131,49 @@ class NvdecVideoSource:
         self.start_s = float(start_s)
         self.gpu_id = int(gpu_id)
         self._quarter = (self.rotation // 90) % 4
-        if sniff_container(self.path) is None:
-            raise CorruptMedia(f"{self.path.name}: not a video file ({ACCEPTED} expected)")
+        self._lock = threading.Lock()
+        self._closed = False
+        self._decoder: Any = None
         try:
+            if sniff_container(self.path) is None:
+                raise CorruptMedia(f"{self.path.name}: not a video file ({ACCEPTED} expected)")
             self._container = open_media(self.path)
             self._stream = self._container.streams.video[0]
         except (av.error.FFmpegError, OSError, IndexError, UnicodeDecodeError):
             raise CorruptMedia(f"{self.path.name}: cannot be opened for decoding") from None
-        tb = self._stream.time_base
-        self._time_base = tb
+        try:
+            self._open(self._stream.codec_context.codec.canonical_name)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, codec: str) -> None:
+        tb = self._time_base = self._stream.time_base
         self._origin = float(self._stream.start_time * tb) if self._stream.start_time is not None else 0.0
-        codec = self._stream.codec_context.codec.canonical_name
         if codec not in NVDEC_CODECS:
-            self._container.close()
             raise UnsupportedMedia(f"{self.path.name}: NVDEC is not used for {codec}; use device='cpu'")
+        self._attach_gpu()
+        try:
+            self._decoder = open_nvdec(self._nvc, codec, gpu_id=self.gpu_id, stream_ptr=int(self._b.stream.ptr))
+        except Exception as exc:  # a session the GPU cannot give (memory, sessions): not the file's fault
+            raise BackendUnavailable(f"cannot open an NVDEC {codec} session on GPU {self.gpu_id} "
+                                     f"({exc.__class__.__name__}: {exc})") from None
+
+    def _attach_gpu(self) -> None:
+        """CuPy, PyNvVideoCodec and the reelgpu stream (tests/pynvvc replaces this, and
+        :meth:`_planes`, to run the decoding loop against stub drivers without a GPU)."""
         try:
             import cupy
             import PyNvVideoCodec as nvc  # noqa: N813 - the package's own name
 
             from ..ops import cuda as gpu
         except Exception as exc:  # PyNvVideoCodec raises RuntimeError without the driver
-            self._container.close()
             raise BackendUnavailable(f"NVDEC decoder unavailable: {exc.__class__.__name__}: {exc}") from None
-        self._cp = cupy
-        self._nvc = nvc
+        self._cp, self._nvc = cupy, nvc
         self._b = gpu.backend(self.gpu_id)
         self._from_nv12 = gpu._ops.planes_from_nv12
-        try:
-            self._decoder: Any = open_nvdec(nvc, codec, gpu_id=self.gpu_id, stream_ptr=int(self._b.stream.ptr))
-        except Exception as exc:
-            self._container.close()
-            raise UnsupportedMedia(f"{self.path.name}: NVDEC cannot decode it ({exc.__class__.__name__}: {exc})") from None
-        if self.start_s > 0.5:  # the CPU path's seek: the keyframe at or before start_s
-            target = int((self.start_s + self._origin) / tb)
-            self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
 
     # ------------------------------------------------------------------ decoding
-    def _pts_s(self, frame: Any) -> float:
-        return float(int(frame.getPTS()) * self._time_base) - self._origin
-
     def _planes(self, frame: Any) -> Planes:
         """Zero-copy view of the decoded surface -> pooled, upright I420 planes (async)."""
         cp = self._cp
@@ -171,34 +191,49 @@ class NvdecVideoSource:
         pd, keep_alive = packet_data(self._nvc, packet)
         frames = self._decoder.Decode(pd)
         del keep_alive  # NVDEC's parser has consumed the bytes
-        return [DecodedFrame(self._pts_s(f), self._planes(f)) for f in frames]
+        return [DecodedFrame(float(pts * self._time_base) - self._origin, self._planes(f))
+                for f in frames if (pts := int(f.getPTS())) != NO_PTS]  # the CPU path skips those too
+
+    def _step(self, packets: Iterator[av.Packet | None], pending: Any) -> tuple[list[DecodedFrame], Any] | None:
+        """Decode the next packet; None once the stream (or the source) has ended."""
+        with self._lock:
+            if self._closed:
+                return None
+            packet = next(packets, _END)
+            if packet is _END:
+                return None
+            if pending is not None:
+                pending.synchronize()  # Decode reuses the output those kernels are reading
+            batch = self._decode(packet)  # type: ignore[arg-type]
+            return batch, (self._b.record() if batch else None)
 
     def __iter__(self) -> Iterator[DecodedFrame]:
-        ready = None  # the event after the kernels that read the last batch's surfaces
+        pending = None  # the event after the kernels that read the last Decode's output
         try:
-            for packet in _with_flush(annexb_packets(self._container, self._stream)):
-                if ready is not None:
-                    ready.synchronize()  # Decode recycles the surfaces those kernels read
-                batch = self._decode(packet)
-                ready = self._b.record() if batch else None
+            # the CPU source's packets: from the key frame at or before start_s (media/seek.py)
+            packets = _with_flush(annexb_packets(self._stream, packets_from(self._container, self._stream,
+                                                                             self.start_s)))
+            while (step := self._step(packets, pending)) is not None:
+                batch, pending = step
                 yield from batch
-        except self._nvc.PyNvVCExceptionUnsupported as exc:  # checked first: caps passed, the stream did not
+        except self._nvc.PyNvVCExceptionUnsupported as exc:  # the probe's caps passed, this stream did not
             raise UnsupportedMedia(f"{self.path.name}: NVDEC cannot decode it ({exc}); use device='cpu'") from None
-        except (av.error.FFmpegError, RuntimeError, self._nvc.PyNvVCException) as exc:
-            if type(exc).__module__.startswith(("cupy", "cupy_backends")):
-                raise  # a CUDA failure is the GPU's, not the file's (the handler retires the worker)
+        except av.error.FFmpegError as exc:  # the demuxer or the Annex B filter: the file
             raise CorruptMedia(f"{self.path.name}: decoding failed ({exc.__class__.__name__}: {exc})") from None
+        # Anything else (PyNvVCException, CUDA errors) is the GPU's or the driver's, not the file's:
+        # it goes up as it is, and the worker asks for a fresh process (handler.errors).
         finally:
-            if ready is not None:
-                with contextlib.suppress(Exception):
-                    ready.synchronize()
+            with contextlib.suppress(Exception):  # every conversion kernel, a batch cut short included
+                self._b.record().synchronize()
             self.close()
 
     def close(self) -> None:
-        """Release the decoder and the file (idempotent)."""
-        self._decoder = None  # PyNvVideoCodec frees the session when the last reference goes
-        with contextlib.suppress(Exception):
-            self._container.close()
+        """Release the decoder and the file (idempotent; waits for a decoding step in progress)."""
+        with self._lock:
+            self._closed = True
+            self._decoder = None  # PyNvVideoCodec frees the session when the last reference goes
+            with contextlib.suppress(Exception):
+                self._container.close()
 
 
 def _with_flush(packets: Iterator[av.Packet]) -> Iterator[av.Packet | None]:

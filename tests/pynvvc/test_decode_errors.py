@@ -26,7 +26,7 @@ try:
     stage = "Decode"
     with av.open(ARGS["path"]) as container:
         stream = container.streams.video[0]
-        for packet in list(annexb_packets(container, stream)) + [None]:
+        for packet in list(annexb_packets(stream, container.demux(stream))) + [None]:
             pd, keep_alive = packet_data(nvc, packet)
             frames += len(decoder.Decode(pd))
     emit({"raised": None, "frames": frames})

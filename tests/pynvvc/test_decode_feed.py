@@ -2,9 +2,10 @@
 
 The project demuxes with PyAV (``annexb_packets``) and hands each packet to PyNvVideoCodec's
 core decoder as ``packet_data(nvc, packet)``, then ``packet_data(nvc, None)`` to flush. That is
-right if NVDEC's parser gets exactly what it gets when PyNvVideoCodec demuxes the file itself
-(``CreateDemuxer``). The stub parser logs every ``cuvidParseVideoData``: flags, size,
-timestamp and a checksum of the bytes; both feeds must log the same calls, flush included.
+right if NVDEC's parser gets what it gets when PyNvVideoCodec demuxes the file itself
+(``CreateDemuxer``), save the parameter sets the project repeats before each key frame. The
+stub parser logs every ``cuvidParseVideoData`` (flags, size, timestamp, a checksum of the
+bytes); both feeds must make the same calls, flush included.
 
 The stub parser holds pictures back and displays them by timestamp (like B-frame
 reordering), releasing the rest at end of stream, so the frames' ``getPTS()`` also show
@@ -27,17 +28,33 @@ with av.open(ARGS["path"]) as container:
     name = stream.codec_context.codec.canonical_name
     member = NVDEC_CODECS[name][0]
     decoder = open_nvdec(nvc, name, gpu_id=0, stream_ptr=0x5EED000)  # what NvdecVideoSource opens
-    pts = []
+    pts, payloads = [], []
     if ARGS["feed"] == "project":
-        for packet in list(annexb_packets(container, stream)) + [None]:
+        for packet in list(annexb_packets(stream, container.demux(stream))) + [None]:
+            if packet is not None:
+                payloads.append([bytes(packet).hex(), bool(packet.is_keyframe)])
             pd, keep_alive = packet_data(nvc, packet)
             pts += [int(f.getPTS()) for f in decoder.Decode(pd)]
             del keep_alive
     else:  # PyNvVideoCodec's own demuxer; its last packet is the empty end-of-stream one
+        import ctypes
         for packet in nvc.CreateDemuxer(ARGS["path"]):
+            if packet.bsl:
+                payloads.append([ctypes.string_at(packet.bsl_data, packet.bsl).hex(), bool(packet.key)])
             pts += [int(f.getPTS()) for f in decoder.Decode(packet)]
-emit({"codec": member, "pts": pts})
+emit({"codec": member, "pts": pts, "payloads": payloads})
 """
+
+PARAMETER_SETS = {"H264": {7, 8}, "HEVC": {32, 33, 34}}  # SPS, PPS / VPS, SPS, PPS
+
+
+def nal_types(data: bytes, codec: str) -> list[int]:
+    types, i = [], data.find(b"\x00\x00\x01")
+    while i >= 0:
+        header = data[i + 3]
+        types.append((header >> 1) & 0x3F if codec == "HEVC" else header & 0x1F)
+        i = data.find(b"\x00\x00\x01", i + 3)
+    return types
 
 CASES = ["h264.mp4", "h264.ts", "hevc.mp4", "hevc.mkv", "av1.mp4", "av1.mkv"]
 
@@ -57,10 +74,23 @@ def test_same_parser_calls_as_pynvvideocodecs_demuxer(run_nvc: Any, media: Any, 
     theirs = run_nvc(FEED, args={"path": path, "feed": "pynvvideocodec"})
     assert theirs.returncode == 0, theirs.explain()
 
-    calls = ours.calls("cuvidParseVideoData")
+    calls, their_calls = ours.calls("cuvidParseVideoData"), theirs.calls("cuvidParseVideoData")
     pictures = container_pts(path)
     assert len(calls) == len(pictures) + 1, "one call per packet, then the end-of-stream flush"
-    assert calls == theirs.calls("cuvidParseVideoData")  # flags, size, timestamp, payload checksum
+    # Same flags and timestamps for every call; same payload except that ours repeats the
+    # parameter sets before each key frame (decode_nvdec.NVDEC_CODECS, for seeks into open GOPs).
+    assert [(c["flags"], c["timestamp"]) for c in calls] == [(c["flags"], c["timestamp"]) for c in their_calls]
+    codec = ours.value["codec"]
+    keys = [key for _, key in ours.value["payloads"]]
+    assert keys == [key for _, key in theirs.value["payloads"]]
+    for (mine, key), (their, _) in zip(ours.value["payloads"], theirs.value["payloads"]):
+        mine, their = bytes.fromhex(mine), bytes.fromhex(their)
+        if mine == their:
+            continue
+        assert key and codec in PARAMETER_SETS and mine.endswith(their), "only key frames may differ"
+        assert set(nal_types(mine[: len(mine) - len(their)], codec)) <= PARAMETER_SETS[codec]
+    for call, (mine, _) in zip(calls, ours.value["payloads"]):
+        assert int(call["size"]) == len(mine) // 2  # the parser got our bytes, all of them
     assert (int(calls[-1]["flags"], 16) & 1, calls[-1]["size"]) == (1, "0")  # CUVID_PKT_ENDOFSTREAM
     assert all(int(c["flags"], 16) & 2 for c in calls[:-1])  # CUVID_PKT_TIMESTAMP on every picture
 

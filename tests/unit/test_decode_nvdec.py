@@ -15,6 +15,7 @@ import pytest
 
 from reelgpu.errors import UnsupportedMedia
 from reelgpu.media.decode_nvdec import annexb_packets, packet_data
+from reelgpu.media.seek import packets_from
 from tests.conftest import write_moving_bar
 
 H264_SPS, H264_IDR = 7, 5
@@ -42,7 +43,7 @@ def container_packets(path: Path) -> list[tuple[int | None, bool]]:
 
 def nvdec_packets(path: Path) -> list[tuple[bytes, int | None, bool]]:
     with av.open(str(path)) as c:
-        return [(bytes(p), p.pts, p.is_keyframe) for p in annexb_packets(c, c.streams.video[0])]
+        return [(bytes(p), p.pts, p.is_keyframe) for p in annexb_packets(c.streams.video[0], c.demux(c.streams.video[0]))]
 
 
 @pytest.mark.parametrize(("name", "codec", "options", "fmt"), [
@@ -65,11 +66,29 @@ def test_h264_and_hevc_become_annex_b_with_parameter_sets_on_key_frames(tmp_path
                 (H264_SPS in types and H264_IDR in types)
 
 
-def test_an_already_annex_b_stream_passes_unchanged(tmp_path: Path) -> None:
+def test_an_already_annex_b_stream_only_gains_parameter_sets_on_key_frames(tmp_path: Path) -> None:
     path = encode(tmp_path / "b.ts", "libx264", {"preset": "medium"}, "mpegts")
     with av.open(str(path)) as c:
         raw = [bytes(p) for p in c.demux(c.streams.video[0]) if p.size]
-    assert [data for data, _, _ in nvdec_packets(path)] == raw
+    got = nvdec_packets(path)
+    assert len(got) == len(raw)
+    for (data, _, key), stored in zip(got, raw):
+        assert data.endswith(stored)
+        assert data == stored or (key and set(nal_types(data[: len(data) - len(stored)], False)) <= {7, 8})
+
+
+def test_a_seek_into_an_open_gop_still_starts_with_parameter_sets(tmp_path: Path) -> None:
+    """x264's open GOPs have non-IDR key frames, which *_mp4toannexb alone sends without SPS/PPS:
+    after a seek NVDEC would decode nothing while the CPU path (avcC extradata) decodes fine."""
+    path = encode(tmp_path / "open.mp4", "libx264",
+                  {"x264-params": "open-gop=1:keyint=15:min-keyint=15:scenecut=0"}, frames=90)
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        first = next(annexb_packets(stream, packets_from(c, stream, 1.5)))
+    types = nal_types(bytes(first), False)
+    assert first.is_keyframe and H264_IDR not in types  # the case: a key frame that is no IDR
+    slice_at = next(i for i, t in enumerate(types) if t in (1, 5))
+    assert H264_SPS in types[:slice_at] and 8 in types[:slice_at]
 
 
 def test_av1_goes_as_stored(tmp_path: Path) -> None:
@@ -84,14 +103,14 @@ def test_av1_goes_as_stored(tmp_path: Path) -> None:
 def test_other_codecs_are_refused(tmp_path: Path) -> None:
     path = encode(tmp_path / "m.mp4", "mpeg4", {}, frames=5)
     with av.open(str(path)) as c, pytest.raises(UnsupportedMedia, match="NVDEC is not used for mpeg4"):
-        next(annexb_packets(c, c.streams.video[0]))
+        next(annexb_packets(c.streams.video[0], c.demux(c.streams.video[0])))
 
 
 def test_packet_data_fields(tmp_path: Path) -> None:
     nvc = SimpleNamespace(PacketData=SimpleNamespace)  # PyNvVideoCodec's PacketData is a plain struct
     path = encode(tmp_path / "b.mp4", "libx264", {"preset": "medium", "bf": "3"})
     with av.open(str(path)) as c:
-        packet = list(annexb_packets(c, c.streams.video[0]))[1]
+        packet = list(annexb_packets(c.streams.video[0], c.demux(c.streams.video[0])))[1]
         pd, keep = packet_data(nvc, packet)
         assert keep is not None and pd.bsl == packet.size == keep.size
         assert pd.bsl_data == keep.ctypes.data and keep.tobytes() == bytes(packet)  # points at the packet's bytes

@@ -1,0 +1,53 @@
+"""Where decoding starts for a start time: the last key frame at or before it.
+
+Both video sources (PyAV on the CPU, NVDEC on the GPU) demux through :func:`packets_from`, so
+they start at the same key frame and pick the same frames for a trim.
+
+FFmpeg's seek lands on such a key frame in containers with an index (MP4/MOV, Matroska). MPEG-TS
+has none: its seek searches by timestamp and can land between key frames, so decoding would
+start at the next key frame, after the start time (a trim showing the wrong second of play), or
+at none at all. Hence the packets before the first key frame are dropped (nothing can decode
+them) and, when that key frame comes after the start time, the seek is repeated further back:
+1 s, 2 s, 4 s ... before it, then from the beginning of the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import av
+
+__all__ = ["packets_from"]
+
+# Decoding from the file's start costs less than a seek below this start time.
+SEEK_FROM_S = 0.5
+_PTS_EPS = 1e-4
+
+
+def packets_from(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+                 start_s: float) -> Iterator[av.Packet]:
+    """``stream``'s packets in file order from the last key frame at or before ``start_s``
+    (seconds from the stream's first frame), ending with the demuxer's empty flush packet."""
+    tb = stream.time_base
+    origin = float(stream.start_time * tb) if stream.start_time is not None else 0.0
+    back = 0.0
+    while True:
+        target = start_s - back
+        if start_s <= SEEK_FROM_S or target <= 0:
+            if back:  # an earlier seek moved the demuxer: back to the first packet. (Not "to
+                # start_time": MPEG-TS lands after the first packet then; below it, at the start.)
+                container.seek(min(0, stream.start_time or 0) - 1, stream=stream, backward=True, any_frame=False)
+            yield from container.demux(stream)  # from the start: the decoder handles what comes first
+            return
+        container.seek(int((target + origin) / tb), stream=stream, backward=True, any_frame=False)
+        packets = container.demux(stream)
+        first = next((p for p in packets if p.is_keyframe or not p.size), None)
+        if first is None or not first.size:  # no key frame after the seek point
+            back = max(1.0, 2 * back)
+            continue
+        if first.pts is not None and float(first.pts * tb) - origin > start_s + _PTS_EPS:
+            back = max(1.0, 2 * back)  # the seek landed past the key frame we need
+            continue
+        yield first
+        yield from packets
+        return
