@@ -4,8 +4,8 @@
 #   docker build --platform linux/amd64 -t <registry>/reelgpu-worker:<version> .
 #   docker run --rm --gpus all <registry>/reelgpu-worker:<version>      # renders the baked-in sample
 #
-# The runtime flavour carries cudart/NVRTC, and CuPy's [ctk] extra (pulled in by reelgpu[gpu]) the
-# CUDA headers CuPy 14 needs to compile kernels. PyNvVideoCodec loads NVDEC/NVENC from the host driver,
+# The runtime flavour carries cudart/NVRTC; reelgpu[gpu] adds cuda-toolkit's cudart + nvrtc wheels,
+# the CUDA headers CuPy 14 needs to compile kernels. PyNvVideoCodec loads NVDEC/NVENC from the host driver,
 # which Docker mounts only with the "video" driver capability (the nvidia/cuda default is
 # compute,utility). CUDA 12.4 keeps older RunPod hosts eligible: allow 12.4 and newer on the endpoint.
 ARG CUDA_IMAGE=nvidia/cuda:12.4.1-runtime-ubuntu22.04

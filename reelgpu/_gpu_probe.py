@@ -32,12 +32,11 @@ def nvdec_limits(nvc: Any, gpu_id: int = 0) -> tuple[dict[str, dict[str, list[in
             try:
                 caps = nvc.GetDecoderCaps(gpuid=gpu_id, codec=getattr(nvc.cudaVideoCodec, name.upper()),
                                           chromaformat=chroma_420, bitdepth=depth)
+                if caps.get("supported"):
+                    limits.setdefault(name, {})[str(depth)] = [int(caps[k]) for k in (
+                        "width_min", "height_min", "width_max", "height_max", "mb_num_max")]
             except Exception as exc:  # PyNvVideoCodec's own exceptions derive from Exception only
                 errors.append(f"nvdec {name} {depth}-bit: {exc.__class__.__name__}: {exc}")
-                continue
-            if caps.get("supported"):
-                limits.setdefault(name, {})[str(depth)] = [int(caps[k]) for k in (
-                    "width_min", "height_min", "width_max", "height_max", "mb_num_max")]
     return limits, errors
 
 
@@ -79,14 +78,21 @@ def probe() -> dict[str, Any]:
         try:
             import PyNvVideoCodec as nvc  # noqa: N813 - the package's own name
 
-            out["pynvvideocodec"] = getattr(nvc, "__version__", "unknown")
-            out["nvdec_limits"], errors = nvdec_limits(nvc)
-            out["nvdec_codecs"] = [name for name in CODECS if "8" in out["nvdec_limits"].get(name, {})]
-            out["nvenc_codecs"], more = nvenc_codecs(nvc)
-            out["errors"] += errors + more
+            codecs = codec_caps(nvc)
+            out["errors"] += codecs.pop("errors")
+            out.update(codecs)
         except Exception as exc:
             out["errors"].append(f"PyNvVideoCodec: {exc.__class__.__name__}: {exc}")
     return out
+
+
+def codec_caps(nvc: Any) -> dict[str, Any]:
+    """The probe's PyNvVideoCodec part: version, NVDEC limits and codecs (8-bit 4:2:0), NVENC codecs."""
+    limits, errors = nvdec_limits(nvc)
+    encoders, more = nvenc_codecs(nvc)
+    return {"pynvvideocodec": getattr(nvc, "__version__", "unknown"), "nvdec_limits": limits,
+            "nvdec_codecs": [name for name in CODECS if "8" in limits.get(name, {})], "nvenc_codecs": encoders,
+            "errors": errors + more}
 
 
 if __name__ == "__main__":

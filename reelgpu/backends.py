@@ -96,6 +96,6 @@ def fit_to_inputs(backend: Backend, device: Device, inputs: Iterable[MediaInfo])
             continue
         if device == "cuda":
             raise BackendUnavailable(f"device='cuda': {Path(info.path).name}: {why}")
-        log.info("decoding on the CPU: %s: %s", Path(info.path).name, why)
+        log.info("running this export on the CPU (decode, ops and encode): %s: %s", Path(info.path).name, why)
         return cpu_backend()
     return backend

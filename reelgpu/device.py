@@ -23,7 +23,8 @@ Device = Literal["auto", "cpu", "cuda"]
 # The probe itself (a standalone script, run in a child process; see its docstring).
 _PROBE_SCRIPT = Path(__file__).with_name("_gpu_probe.py")
 
-# NVDEC decodes 4:2:0 only (4:2:2 from Blackwell on, which the probe does not ask about).
+# What the NVDEC source handles: 8/10-bit 4:2:0 (NV12/P016). NVDEC itself does more on newer
+# GPUs (HEVC 4:4:4, 4:2:2 on Blackwell); the probe asks about 4:2:0 only.
 _NVDEC_420 = {"yuv420p": 8, "yuvj420p": 8, "nv12": 8, "yuv420p10le": 10, "yuv420p10be": 10, "p010le": 10}
 # Containers whose packets carry no presentation times for NVDEC to hand back (AVI).
 _NVDEC_NO_PTS_CONTAINERS = ("avi",)
@@ -139,15 +140,15 @@ def nvdec_refusal(caps: Capabilities, *, codec: str, pix_fmt: str, coded_width: 
     """Why NVDEC on this GPU must not be given this stream, or None when it may.
 
     Checked before any decoding because an unsupported stream fails only once NVDEC meets it
-    (after frames were rendered), and the codec alone does not decide it: NVDEC decodes 4:2:0
-    at 8 bits, at 10 only for some codecs, within per-codec size limits (the probe's
+    (after frames were rendered), and the codec alone does not decide it: the source takes
+    4:2:0 at 8 bits, at 10 where this GPU decodes it, within per-codec size limits (the probe's
     ``nvdec_limits``).
     """
     if container in _NVDEC_NO_PTS_CONTAINERS:
         return f"{container.upper()} files carry no presentation times NVDEC can return"
     depth = _NVDEC_420.get(pix_fmt)
     if depth is None:
-        return f"NVDEC decodes 4:2:0 video only, not {pix_fmt}"
+        return f"the NVDEC source takes 8- or 10-bit 4:2:0 video only, not {pix_fmt}"
     limits = caps.nvdec_limits.get(codec, {}).get(str(depth))
     if limits is None:
         return f"NVDEC on this GPU cannot decode {depth}-bit {codec}"

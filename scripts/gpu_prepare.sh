@@ -14,6 +14,8 @@ cd "$(dirname "$0")/.."
 
 PY="${PYTHON:-.venv/bin/python}"
 [[ -x "$PY" ]] || PY=python3
+[[ "$PY" == */* ]] || PY="$(command -v "$PY")"
+[[ "$PY" == /* ]] || PY="$PWD/$PY"  # it also runs from benchmarks/
 WHEELS=.gpu-wheels
 SAMPLE=.benchmarks/media/sample_1920x1080_30fps_10s_veryfast_crf18.mp4
 
@@ -23,7 +25,7 @@ download)
     "$PY" -m pip download -q --only-binary=:all: --no-deps --python-version 3.12 --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
         -d "$WHEELS" -r scripts/gpu_wheels.txt
-    (cd benchmarks && "../$PY" -c 'import benchlib; print(benchlib.sample_video(fps=30, seconds=10))')
+    (cd benchmarks && "$PY" -c 'import benchlib; print(benchlib.sample_video(fps=30, seconds=10))')
     du -sh "$WHEELS" "$SAMPLE"
     echo "carry for call 1: [\".whl\", \"$SAMPLE\"]"
     ;;

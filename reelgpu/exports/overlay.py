@@ -126,7 +126,6 @@ def overlay(src: str | Path, dst: str | Path, spec: OverlaySpec | dict, *, devic
     src, dst = Path(src), Path(dst)
     info = Probes(limits)(src)
     check_output_length(info.duration_s, info.frame_count, f"the overlay of {src.name}", limits)  # as long as its input
-    backend = fit_to_inputs(backend, device, [info])
     regions = [p for r in sorted((r for r in spec.highlight_regions if r.enabled), key=lambda r: r.start_time)
                if (p := _plan_region(r, info.width, info.height)) is not None]
     texts = _load_text_layers(spec, info.width, info.height, sources)
@@ -142,6 +141,7 @@ def overlay(src: str | Path, dst: str | Path, spec: OverlaySpec | dict, *, devic
                             backend={"decode": "copy", "process": "none", "encode": "copy"},
                             timings_s={"total": round(total, 4)})
 
+    backend = fit_to_inputs(backend, device, [info])  # only now: a stream copy decodes nothing
     fps = info.fps
     frames = [OutputFrame(n, n / float(fps), (Pick(0, n / float(fps)),)) for n in range(info.frame_count)]
 

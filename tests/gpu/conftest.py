@@ -37,7 +37,7 @@ def _missing_base(caps: Any) -> str | None:
     if not caps.nvrtc:
         # e.g. "Failed to find CUDA headers": CuPy 14 needs cuda_runtime.h as well as libnvrtc
         detail = "; ".join(e for e in caps.errors if e.startswith("nvrtc")) or "no detail"
-        return (f"CuPy cannot compile kernels ({detail}); install cupy-cuda13x[ctk] / cupy-cuda12x[ctk], "
+        return (f"CuPy cannot compile kernels ({detail}); install \"cuda-toolkit[cudart,nvrtc]\" (reelgpu[gpu] does), "
                 "or carry nvidia-cuda-nvrtc and nvidia-cuda-runtime (see docs/gpu.md)")
     return None
 

@@ -50,6 +50,7 @@ def test_cpu_mode_measures_every_stage(tmp_path: Path) -> None:
     assert report["fps"]["encode_backend"] == "libx264"
     pipeline = report["pipeline"]["cpu"]
     assert pipeline["frames"] == 15 and pipeline["fps"] > 0
+    assert pipeline["steady_fps"] is None  # the 0.5 s input is shorter than the 1 s short export
     assert pipeline["backend"] == {"decode": "pyav", "process": "numpy", "encode": "libx264"}
     assert report["targets"] == []  # the targets are the GPU path's
 
@@ -67,7 +68,7 @@ def test_cuda_mode_refuses_without_a_gpu(tmp_path: Path) -> None:
 def gpu_report(**fps: float) -> dict[str, Any]:
     return {"gpu": "NVIDIA H200", "kernels_ms": {"crop_scale static 1080p": 0.08, "draw_highlight": 0.25},
             "fps": {"decode": 1000.0, "framing": fps.get("framing", 950.0), "encode": fps.get("encode", 400.0)},
-            "pipeline": {"cuda": {"fps": fps.get("pipeline", 380.0)}}}
+            "pipeline": {"cuda": {"fps": 300.0, "steady_fps": fps.get("pipeline", 380.0)}}}
 
 
 def test_target_verdicts() -> None:
@@ -83,6 +84,9 @@ def test_target_verdicts() -> None:
 
     slow = {t["target"]: t for t in script.targets(cuda, gpu_report(framing=850.0, pipeline=300.0), nvenc=True)}
     assert [t["met"] for name, t in slow.items() if not name.endswith("ms")] == [False, False]
+
+    no_frames = script.targets(cuda, {**gpu_report(), "fps": {"decode": 1000.0}}, nvenc=True)
+    assert [(t["met"], "why" in t) for t in no_frames[-2:]] == [(None, True), (None, True)]  # no KeyError
 
     no_nvenc = script.targets(cuda, gpu_report(), nvenc=False)[-1]
     assert no_nvenc["met"] is None and "NVENC remains unverified" in no_nvenc["why"]

@@ -135,6 +135,9 @@ def test_encode_device_input_and_packets(run_nvc: Any) -> None:
     luma = (BUFFER, str(W), str(W), str(H), STREAM)
     chroma = (BUFFER + W * H, str(W), str(W), str(H // 2), STREAM)
     assert copies == [luma, chroma] * frames
+    # ... and NVENC itself works in that stream's order (why NvencWriter needs no host wait)
+    streams = {(int(c["input"], 16), int(c["output"], 16)) for c in result.calls("nvEncSetIOCudaStreams")}
+    assert streams == {(STREAM, STREAM)}
     pictures = result.calls("nvEncEncodePicture")
     eos = [int(c["flags"], 0) & 8 != 0 for c in pictures]  # NV_ENC_PIC_FLAG_EOS: EndEncode (and teardown)
     assert [int(c["timestamp"]) for c, end in zip(pictures, eos) if not end] == list(range(frames))

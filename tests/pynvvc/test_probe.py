@@ -99,3 +99,36 @@ emit(sorted(nvc.cudaVideoChromaFormat.__members__))
     assert result.returncode == 0, result.explain()
     assert [c["bitDepthMinus8"] for c in result.calls("cuvidGetDecoderCaps")] == [str(2**32 - 8), "2"]
     assert result.value == ["420", "422", "444", "Monochrome"]
+
+
+ASSEMBLE = """
+import json, runpy
+from reelgpu.device import Capabilities, backends_for, nvdec_refusal
+
+probe = runpy.run_path(ARGS["probe"])
+codecs = json.loads(json.dumps(probe["codec_caps"](nvc)))  # the child's JSON, as device.capabilities reads it
+caps = Capabilities(gpu="stub GPU", cupy=True, nvrtc=True, gpu_pipeline=True,
+                    **{k: v for k, v in codecs.items() if k != "errors"})
+emit({"codecs": codecs, "backends": backends_for("auto", caps),
+      "h264_1080p": nvdec_refusal(caps, codec="h264", pix_fmt="yuv420p", coded_width=1920, coded_height=1088,
+                                  container="iso"),
+      "hevc_10bit_4k": nvdec_refusal(caps, codec="hevc", pix_fmt="yuv420p10le", coded_width=3840,
+                                     coded_height=2160, container="matroska")})
+"""
+
+
+@pytest.mark.parametrize(("env", "backends"), [
+    ({}, {"decode": "nvdec", "process": "cupy", "encode": "nvenc"}),
+    ({"PYNVVC_STUB_NVENC_ABSENT": "1"}, {"decode": "nvdec", "process": "cupy", "encode": "libx264"}),  # H100-like
+    ({"PYNVVC_STUB_NVDEC_UNSUPPORTED": "1"}, {"decode": "pyav", "process": "numpy", "encode": "libx264"}),
+])
+def test_probe_answers_choose_the_backends(run_nvc: Any, env: dict[str, str], backends: dict[str, str]) -> None:
+    """The probe's JSON, read back into Capabilities, drives the choice ``auto`` makes."""
+    result = run_nvc(ASSEMBLE, args={"probe": PROBE}, env=env)
+    assert result.returncode == 0, result.explain()
+    out = result.value
+    assert out["codecs"]["pynvvideocodec"] == "2.2.4"
+    assert out["backends"] == backends
+    if backends["decode"] == "nvdec":
+        assert out["codecs"]["nvdec_codecs"] == ["h264", "hevc", "av1"]
+        assert out["h264_1080p"] is None and out["hevc_10bit_4k"] is None  # within the stub's 4096+x2304+ limits

@@ -117,3 +117,13 @@ def test_packet_data_fields(tmp_path: Path) -> None:
         assert (pd.pts, pd.dts, pd.key) == (packet.pts, packet.dts, 0)
     flush, nothing = packet_data(nvc, None)
     assert nothing is None and not hasattr(flush, "bsl")  # an empty PacketData: bsl 0 = end of stream
+
+
+def test_probe_names_the_codec_not_pyavs_decoder(tmp_path: Path) -> None:
+    """NVDEC's gate looks codecs up by name: PyAV decodes AV1 with "libdav1d", the codec is "av1"."""
+    from reelgpu import probe
+
+    if "libsvtav1" not in av.codecs_available:
+        pytest.skip("this PyAV build has no AV1 encoder (libsvtav1) to make a sample")
+    assert probe(encode(tmp_path / "a.mp4", "libsvtav1", {}, frames=5)).video_codec == "av1"
+    assert probe(encode(tmp_path / "h.mp4", "libx265", {"x265-params": "log-level=error"}, frames=5)).video_codec == "hevc"

@@ -13,7 +13,7 @@ from reelgpu.backends import Backend, cpu_backend, fit_to_inputs, select_backend
 from reelgpu.device import Capabilities, backends_for
 
 # NVDEC limits as GetDecoderCaps reports them: [width_min, height_min, width_max, height_max, macroblocks]
-H264_8 = [48, 16, 4096, 4096, 65536]
+H264_8 = [48, 16, 4096, 4096, 36864]  # 36864 macroblocks: 4096x2304
 HEVC = {"8": [144, 144, 8192, 8192, 262144], "10": [144, 144, 8192, 8192, 262144]}
 H100 = Capabilities(gpu="NVIDIA H100", cupy=True, nvrtc=True, nvdec_codecs=["h264", "hevc"],
                     nvdec_limits={"h264": {"8": H264_8}, "hevc": HEVC}, gpu_pipeline=True)
@@ -74,6 +74,8 @@ def test_probe_runs_in_a_subprocess_and_reports_here() -> None:
     ("h264", "yuv422p", (1920, 1080), "iso", "4:2:0 video only, not yuv422p"),
     ("h264", "yuv420p", (8192, 4320), "iso", "8192x4320 h264 is outside NVDEC's limits"),
     ("h264", "yuv420p", (32, 32), "iso", "outside NVDEC's limits"),
+    ("h264", "yuv420p", (4096, 4096), "iso", "36864 macroblocks"),  # each side fits, the area does not
+    ("h264", "yuv420p", (4096, 2304), "iso", None),
     ("h264", "yuv420p", (1920, 1080), "avi", "AVI files carry no presentation times"),
 ])
 def test_nvdec_refusal(codec: str, pix_fmt: str, size: tuple[int, int], container: str, why: str | None) -> None:

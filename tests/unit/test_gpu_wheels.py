@@ -62,3 +62,31 @@ def test_every_import_of_the_gpu_run_is_carried_or_on_the_machine() -> None:
 def test_the_list_is_pinned() -> None:
     lines = [ln for ln in (REPO / "scripts/gpu_wheels.txt").read_text().splitlines() if ln and not ln.startswith("#")]
     assert lines and all("==" in ln for ln in lines), "pin every wheel: pydantic and pydantic-core must match"
+
+
+# The GPU machine, for evaluating dependency markers (Python 3.12 on x86-64 Linux).
+TARGET = {"python_version": "3.12", "python_full_version": "3.12.0", "sys_platform": "linux",
+          "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix",
+          "implementation_name": "cpython", "platform_python_implementation": "CPython", "extra": ""}
+ON_THE_MACHINE_DISTS = {"numpy"}
+
+
+def test_the_list_is_closed_under_dependencies() -> None:
+    """Wheels are fetched with --no-deps, so a listed wheel's own requirements must be listed too."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from packaging.requirements import Requirement
+
+    carried = wheel_names()
+    missing: dict[str, list[str]] = {}
+    for name in sorted(carried):
+        try:
+            requires = distribution(name).requires or []
+        except PackageNotFoundError:  # not installed here: nothing to read its requirements from
+            continue
+        for req in map(Requirement, requires):
+            if req.marker is not None and not req.marker.evaluate(TARGET):
+                continue
+            if normalise(req.name) not in carried | ON_THE_MACHINE_DISTS:
+                missing.setdefault(name, []).append(str(req))
+    assert not missing, f"required by listed wheels but not in scripts/gpu_wheels.txt: {missing}"

@@ -94,8 +94,9 @@ NVRTC = _load_nvrtc()
 
 
 def cupy_options(arch: str) -> tuple[str, ...]:
-    """The options cupy.RawModule gives NVRTC: ours, then the ``-ftz=true`` it always appends
-    (cupy/_core compiler.py) and a real architecture (it compiles to a cubin)."""
+    """Our options plus the two cupy.RawModule always adds that change code generation: the
+    ``-ftz=true`` it appends after ours (cupy/_core compiler.py) and a real architecture (it
+    compiles to a cubin). CuPy also adds include paths, which these kernels do not use."""
     return (*NVRTC_OPTIONS, "-ftz=true", f"-arch={arch}")
 
 

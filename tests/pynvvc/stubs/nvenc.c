@@ -193,6 +193,15 @@ static NVENCSTATUS initialize(void *encoder, void *init) {
     return NV_ENC_SUCCESS;
 }
 
+/* nvEncSetIOCudaStreams(encoder, NV_ENC_CUSTREAM_PTR input, NV_ENC_CUSTREAM_PTR output): each is
+ * a pointer to a CUstream. Logged because the project's NvencWriter relies on it: with the
+ * reelgpu stream here, NVENC reads its input in that stream's order, and no host wait is needed. */
+static NVENCSTATUS set_io_cuda_streams(void *encoder, void **input, void **output) {
+    (void)encoder;
+    stub_log("nvEncSetIOCudaStreams input=%p output=%p", input ? *input : NULL, output ? *output : NULL);
+    return NV_ENC_SUCCESS;
+}
+
 /* (13 << 4) | 0: API 13.0, which makes PyNvVideoCodec load its _130 module. */
 NVENCSTATUS NvEncodeAPIGetMaxSupportedVersion(uint32_t *version) { *version = 13u << 4; return NV_ENC_SUCCESS; }
 
@@ -200,8 +209,8 @@ NVENCSTATUS NvEncodeAPIGetMaxSupportedVersion(uint32_t *version) { *version = 13
  * header order (index: name): 1 nvEncGetEncodeGUIDCount, 4 nvEncGetEncodeGUIDs,
  * 7 nvEncGetEncodeCaps, 11 nvEncInitializeEncoder, 14 nvEncCreateBitstreamBuffer,
  * 16 nvEncEncodePicture, 17 nvEncLockBitstream, 25 nvEncMapInputResource,
- * 29 nvEncOpenEncodeSessionEx, 30 nvEncRegisterResource, 37 nvEncGetLastErrorString;
- * the other 32 of 0..42 (destroy, unlock, unmap, presets, nvEncSetIOCudaStreams...) succeed
+ * 29 nvEncOpenEncodeSessionEx, 30 nvEncRegisterResource, 37 nvEncGetLastErrorString,
+ * 38 nvEncSetIOCudaStreams; the other 31 of 0..42 (destroy, unlock, unmap, presets...) succeed
  * and leave their outputs alone. */
 NVENCSTATUS NvEncodeAPICreateInstance(void *list) {
     void **fn = (void **)((unsigned char *)list + 8);
@@ -217,5 +226,6 @@ NVENCSTATUS NvEncodeAPICreateInstance(void *list) {
     fn[29] = (void *)open_session;
     fn[30] = (void *)register_resource;
     fn[37] = (void *)last_error;
+    fn[38] = (void *)set_io_cuda_streams;
     return NV_ENC_SUCCESS;
 }
