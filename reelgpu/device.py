@@ -63,6 +63,7 @@ class Capabilities:
             ("CuPy usable (NVRTC)", f"{self.cupy} ({self.nvrtc})"),
             ("PyNvVideoCodec", self.pynvvideocodec or "not importable"),
             ("NVDEC codecs", ", ".join(self.nvdec_codecs) or "none"),
+            ("NVDEC limits (4:2:0)", _limits_text(self.nvdec_limits)),
             ("NVENC codecs", ", ".join(self.nvenc_codecs) or "none"),
             ("GPU pipeline in this build", str(self.gpu_pipeline)),
             ("CPU resampler", cpu_resampler()),
@@ -73,6 +74,15 @@ class Capabilities:
         lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
         lines += [f"note: {e}" for e in self.errors]
         return "\n".join(lines)
+
+
+def _limits_text(limits: dict[str, dict[str, list[int]]]) -> str:
+    """``h264 8-bit up to 4096x4096; hevc 8/10-bit up to 8192x8192`` (the probe's ``nvdec_limits``)."""
+    parts = []
+    for codec, by_depth in limits.items():
+        sizes = {f"{v[2]}x{v[3]}" for v in by_depth.values()}
+        parts.append(f"{codec} {'/'.join(sorted(by_depth, key=int))}-bit up to {', '.join(sorted(sizes))}")
+    return "; ".join(parts) or "-"
 
 
 def cpu_resampler() -> str:

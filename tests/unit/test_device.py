@@ -107,3 +107,9 @@ def test_worker_gpu_checks_agree_with_the_backend_choice() -> None:
     for caps in (NONE, H100, L4):
         assert gpu_usable(caps) == (backends_for("auto", caps)["process"] == "cupy")
         assert nvenc_usable(caps) == (backends_for("auto", caps)["encode"] == "nvenc")
+
+
+def test_doctor_table_shows_nvdec_limits() -> None:
+    rows = {line[:27].strip(): line[27:].strip() for line in H100.as_table().splitlines()}
+    assert rows["NVDEC limits (4:2:0)"] == "h264 8-bit up to 4096x4096; hevc 8/10-bit up to 8192x8192"
+    assert "NVDEC limits (4:2:0)" in NONE.as_table() and NONE.as_table().split("NVDEC limits (4:2:0)")[1].split()[0] == "-"
