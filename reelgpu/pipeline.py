@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -162,15 +162,18 @@ def run(*, frames: Sequence[OutputFrame], clips: Sequence[ClipSource], open_sour
     """
     clock = StageClock()
     stop = threading.Event()
-    last_use = {}
+    last_use, first_t = {}, {}
     for of in frames:
         for p in of.picks:
             last_use[p.clip] = of.index
+            first_t.setdefault(p.clip, p.clip_t)
     open_pickers: dict[int, _Picker] = {}
 
     def picker(i: int) -> _Picker:
         if i not in open_pickers:
-            source = open_source(clips[i])
+            # Decode from the first time this clip is shown (a trim start, say), not from its
+            # start: the source begins at the key frame at or before it (media/seek.py).
+            source = open_source(replace(clips[i], start_s=clips[i].start_s + max(0.0, first_t[i])))
             own_stop = threading.Event()
             feed = _Prefetch(lambda: iter(source), prefetch, own_stop, clock, "decode")
             open_pickers[i] = _Picker(source, feed, own_stop)

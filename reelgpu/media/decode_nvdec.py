@@ -133,14 +133,18 @@ class NvdecVideoSource:
         self._quarter = (self.rotation // 90) % 4
         self._lock = threading.Lock()
         self._closed = False
+        self._pending: Any = None  # the event after the kernels reading the last Decode's output
         self._decoder: Any = None
         try:
             if sniff_container(self.path) is None:
                 raise CorruptMedia(f"{self.path.name}: not a video file ({ACCEPTED} expected)")
             self._container = open_media(self.path)
-            self._stream = self._container.streams.video[0]
-        except (av.error.FFmpegError, OSError, IndexError, UnicodeDecodeError):
+        except (av.error.FFmpegError, OSError, UnicodeDecodeError):
             raise CorruptMedia(f"{self.path.name}: cannot be opened for decoding") from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise CorruptMedia(f"{self.path.name}: has no video stream")
+        self._stream = self._container.streams.video[0]
         try:
             self._open(self._stream.codec_context.codec.canonical_name)
         except BaseException:
@@ -194,7 +198,7 @@ class NvdecVideoSource:
         return [DecodedFrame(float(pts * self._time_base) - self._origin, self._planes(f))
                 for f in frames if (pts := int(f.getPTS())) != NO_PTS]  # the CPU path skips those too
 
-    def _step(self, packets: Iterator[av.Packet | None], pending: Any) -> tuple[list[DecodedFrame], Any] | None:
+    def _step(self, packets: Iterator[av.Packet | None]) -> list[DecodedFrame] | None:
         """Decode the next packet; None once the stream (or the source) has ended."""
         with self._lock:
             if self._closed:
@@ -202,19 +206,20 @@ class NvdecVideoSource:
             packet = next(packets, _END)
             if packet is _END:
                 return None
-            if pending is not None:
-                pending.synchronize()  # Decode reuses the output those kernels are reading
+            if self._pending is not None:
+                self._pending.synchronize()  # Decode reuses the output those kernels are reading
+                self._pending = None
             batch = self._decode(packet)  # type: ignore[arg-type]
-            return batch, (self._b.record() if batch else None)
+            if batch:
+                self._pending = self._b.record()
+            return batch
 
     def __iter__(self) -> Iterator[DecodedFrame]:
-        pending = None  # the event after the kernels that read the last Decode's output
         try:
             # the CPU source's packets: from the key frame at or before start_s (media/seek.py)
             packets = _with_flush(annexb_packets(self._stream, packets_from(self._container, self._stream,
                                                                              self.start_s)))
-            while (step := self._step(packets, pending)) is not None:
-                batch, pending = step
+            while (batch := self._step(packets)) is not None:
                 yield from batch
         except self._nvc.PyNvVCExceptionUnsupported as exc:  # the probe's caps passed, this stream did not
             raise UnsupportedMedia(f"{self.path.name}: NVDEC cannot decode it ({exc}); use device='cpu'") from None
@@ -228,9 +233,14 @@ class NvdecVideoSource:
             self.close()
 
     def close(self) -> None:
-        """Release the decoder and the file (idempotent; waits for a decoding step in progress)."""
+        """Release the decoder and the file (idempotent). Waits for a decoding step in progress
+        and for the kernels still reading the decoder's output, which goes with the decoder."""
         with self._lock:
             self._closed = True
+            if self._pending is not None:
+                with contextlib.suppress(Exception):
+                    self._pending.synchronize()
+                self._pending = None
             self._decoder = None  # PyNvVideoCodec frees the session when the last reference goes
             with contextlib.suppress(Exception):
                 self._container.close()

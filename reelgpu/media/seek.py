@@ -8,7 +8,8 @@ has none: its seek searches by timestamp and can land between key frames, so dec
 start at the next key frame, after the start time (a trim showing the wrong second of play), or
 at none at all. Hence the packets before the first key frame are dropped (nothing can decode
 them) and, when that key frame comes after the start time, the seek is repeated further back:
-1 s, 2 s, 4 s ... before it, then from the beginning of the file.
+1 s, 2 s, 4 s ... before it, then from the beginning of the file (where packets before the first
+key frame are dropped too: a recording cut mid-GOP).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ __all__ = ["packets_from"]
 # Decoding from the file's start costs less than a seek below this start time.
 SEEK_FROM_S = 0.5
 _PTS_EPS = 1e-4
+# Packets held back while looking for the first key frame from a file's start (10 s at 30 fps).
+_LEAD_LIMIT = 300
 
 
 def packets_from(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
@@ -34,12 +37,15 @@ def packets_from(container: av.container.InputContainer, stream: av.video.stream
     while True:
         target = start_s - back
         if start_s <= SEEK_FROM_S or target <= 0:
-            if back:  # an earlier seek moved the demuxer: back to the first packet. (Not "to
-                # start_time": MPEG-TS lands after the first packet then; below it, at the start.)
-                container.seek(min(0, stream.start_time or 0) - 1, stream=stream, backward=True, any_frame=False)
-            yield from container.demux(stream)  # from the start: the decoder handles what comes first
+            if back:  # an earlier seek moved the demuxer
+                _rewind(container, stream)
+            yield from _from_first_key(container.demux(stream))
             return
-        container.seek(int((target + origin) / tb), stream=stream, backward=True, any_frame=False)
+        try:
+            container.seek(int((target + origin) / tb), stream=stream, backward=True, any_frame=False)
+        except av.error.FFmpegError:  # a file that cannot seek: decode it from the start
+            back = start_s
+            continue
         packets = container.demux(stream)
         first = next((p for p in packets if p.is_keyframe or not p.size), None)
         if first is None or not first.size:  # no key frame after the seek point
@@ -51,3 +57,34 @@ def packets_from(container: av.container.InputContainer, stream: av.video.stream
         yield first
         yield from packets
         return
+
+
+def _rewind(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> None:
+    """Back to the first packet. Not by seeking to ``start_time``: MPEG-TS lands after the first
+    packet then. The earliest timestamp there is comes first (also below a wrapped MPEG-TS's
+    negative start time); AVI refuses timestamps before its index, but takes 0."""
+    for ts in (-(2**62), 0, stream.start_time or 0):
+        try:
+            container.seek(ts, stream=stream, backward=True, any_frame=False)
+            return
+        except av.error.FFmpegError:
+            continue
+    raise av.error.FFmpegError(0, f"cannot seek back to the start of the {stream.type} stream")
+
+
+def _from_first_key(packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
+    """``packets`` from the first key frame on: what comes before it cannot be decoded (a file
+    cut mid-GOP). Where none is flagged within ``_LEAD_LIMIT`` packets, or before the end, they
+    all go through: the decoder then decides."""
+    held: list[av.Packet] | None = []
+    for packet in packets:
+        if held is not None:
+            if packet.is_keyframe:
+                held = None
+            elif packet.size and len(held) < _LEAD_LIMIT:
+                held.append(packet)
+                continue
+            else:  # the end, or too long without a key frame
+                yield from held
+                held = None
+        yield packet

@@ -106,6 +106,30 @@ def test_trim_is_frame_accurate(media_dir: Path, tmp_path: Path) -> None:
     assert psnr(trimmed[0][1], whole[14][1]) < psnr(trimmed[0][1], whole[15][1]) - 3
 
 
+def test_a_trimmed_clip_is_decoded_from_its_trim_start(media_dir: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not from the clip's start: decoding 100 s to drop them would cost 100 s of decoding."""
+    from reelgpu.media import decode_cpu
+    from reelgpu.media.samples import make_sample_video
+
+    opened: list[float] = []
+
+    class Recording(decode_cpu.PyAVVideoSource):
+        def __init__(self, *args: object, **kwargs: float) -> None:
+            opened.append(kwargs["start_s"])
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    src = make_sample_video(media_dir / "gop10_3s.mp4", width=W, height=H, fps=30, seconds=3, gop=10)
+    spec = {**STATIC, "encode": {"crf": 8}, "include_audio": False}
+    whole = decode_frames(reelgpu.framing(src, tmp_path / "whole.mp4", spec, device="cpu").output)
+    monkeypatch.setattr(decode_cpu, "PyAVVideoSource", Recording)
+    trimmed = decode_frames(reelgpu.framing(src, tmp_path / "trim.mp4",
+                                            {**spec, "segment_data": {"trim_start": 1.4}}, device="cpu").output)
+    assert opened == [pytest.approx(1.4)]
+    assert len(trimmed) == 90 - 42
+    assert psnr(trimmed[0][1], whole[42][1]) > 40 and psnr(trimmed[-1][1], whole[-1][1]) > 40
+
+
 def test_keyframed_crop_puts_the_marker_where_it_should_be(sample_30: Path, tmp_path: Path) -> None:
     # A fixed-size box panning with linear interpolation; the marker moves independently.
     box_w, box_h = 120.0, 160.0

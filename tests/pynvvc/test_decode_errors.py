@@ -1,10 +1,11 @@
 """NVDEC failures reach Python on the core decode path, and end the process on ThreadedDecoder's.
 
 ``reelgpu.media.decode_nvdec`` decodes with ``CreateDecoder``/``Decode`` on the calling thread
-and maps ``nvc.PyNvVCExceptionUnsupported`` / ``nvc.PyNvVCException`` to the project's errors;
-``handler.errors.needs_fresh_worker`` recognises PyNvVideoCodec's exceptions by their module.
-Two injected failures: the stub's capability answer "unsupported" (what a GPU says to a
-profile or size it cannot decode) and a failing ``cuvidDecodePicture`` (a bad slice).
+and maps ``nvc.PyNvVCExceptionUnsupported`` to ``UnsupportedMedia``; any other
+``nvc.PyNvVCException`` is the GPU's or the driver's failure (NVDEC conceals damaged slices
+rather than failing a picture) and goes up as it is, where ``handler.errors.needs_fresh_worker``
+recognises it by its module. Two injected failures: the stub's capability answer "unsupported"
+(what a GPU says to a profile or size it cannot decode) and a failing ``cuvidDecodePicture``.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def test_failed_picture_raises_pynvvc_exception(run_nvc: Any, media: Any) -> Non
     assert (out["raised"], out["stage"]) == ("PyNvVCException", "Decode")
     assert "cuvidDecodePicture" in out["message"]
     assert out["frames"] < 30
-    assert out["is_pynvvc"] and not out["is_unsupported"]  # decode_nvdec: CorruptMedia
+    assert out["is_pynvvc"] and not out["is_unsupported"]  # decode_nvdec lets it go up as it is
     assert out["module"] == "_PyNvVideoCodec" and out["fresh_worker"] is True
     assert result.calls("cuvidDecodePicture") == [  # the injected failure is the one that fired
         {"picture": "5", "result": "CUDA_ERROR_INVALID_VALUE", "injected": "1"}]

@@ -7,6 +7,7 @@ through reelgpu.media.seek.packets_from.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -25,23 +26,69 @@ def pts_from(path: Path, start_s: float) -> list[float]:
         src.close()
 
 
-@pytest.fixture(scope="module", params=[30, 60, 250])  # 250: x264's default, one key frame in 4 s
-def gop_files(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A 4 s 30 fps clip with a key frame every ``param`` frames, in three containers."""
+def key_frame_times(path: Path) -> list[float]:
+    import av
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        origin = float(s.start_time * s.time_base) if s.start_time is not None else 0.0
+        return [round(float(p.pts * s.time_base) - origin, 6) for p in c.demux(s) if p.is_keyframe and p.size]
+
+
+@pytest.fixture(scope="module", params=[30, 60, 250])  # 250: x264's default, a single key frame
+def gop_files(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A 4 s 30 fps clip (B-frames, with audio in the MP4) with a key frame every ``param``
+    frames, in four containers."""
     folder = tmp_path_factory.mktemp(f"gop{request.param}")
-    mp4 = make_sample_video(folder / "clip.mp4", seconds=4.0, gop=request.param, audio=False)
+    mp4 = make_sample_video(folder / "clip.mp4", seconds=4.0, gop=request.param, preset="medium")
     return {"mp4": mp4, "ts": remux_video(mp4, folder / "clip.ts", "mpegts"),
-            "mkv": remux_video(mp4, folder / "clip.mkv", "matroska"), "gop_s": request.param / 30}
+            "mkv": remux_video(mp4, folder / "clip.mkv", "matroska"),
+            # AVI written directly (no B-frames: PyAV's AVI demuxer gives B-frame pictures wrong times)
+            "avi": make_sample_video(folder / "clip.avi", seconds=4.0, gop=request.param),
+            "gop_s": request.param / 30}
 
 
-@pytest.mark.parametrize("container", ["mp4", "ts", "mkv"])
-@pytest.mark.parametrize("start_s", [0.0, 0.7, 1.2, 1.6, 2.5, 3.3])
+@pytest.mark.parametrize("container", ["mp4", "ts", "mkv", "avi"])
+@pytest.mark.parametrize("start_s", [0.0, 0.7, 1.0, 1.2, 1.6, 2.5, 3.3])
 def test_decoding_starts_at_a_key_frame_at_or_before_the_start(gop_files: dict[str, Any], container: str,
                                                                start_s: float) -> None:
     everything = pts_from(gop_files[container], 0.0)
     got = pts_from(gop_files[container], start_s)
-    assert got and got[0] <= start_s + 1e-6, f"starts at {got[:1]}"
+    assert got and (got[0] <= start_s + 1e-6 or got[0] == everything[0]), f"starts at {got[:1]}"
     assert got == everything[-len(got):]  # then every frame to the end, none lost or repeated
-    key_frames = [t for t in everything if round(t * 30) % round(gop_files["gop_s"] * 30) == 0]
-    assert got[0] in key_frames
-    assert got[0] >= max(t for t in key_frames if t <= start_s + 1e-6) - gop_files["gop_s"]  # not much earlier
+    key_frames = key_frame_times(gop_files[container])
+    assert any(abs(got[0] - t) < 1e-6 for t in key_frames)
+    earlier = [t for t in key_frames if t <= start_s + 1e-6]
+    assert not earlier or got[0] >= max(earlier) - gop_files["gop_s"]  # not from much further back
+
+
+def lavfi_video(ffmpeg: str, dst: Path, gop: int, seconds: float = 4.0) -> Path:
+    """A test pattern encoded by the ffmpeg CLI (its muxers write AVI/TS as cameras do)."""
+    subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    f"testsrc2=size=320x240:rate=30:duration={seconds}", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-g", str(gop), str(dst)], check=True)
+    return dst
+
+
+@pytest.mark.parametrize("start_s", [0.6, 1.0, 2.0])
+def test_avi_where_the_seek_must_go_back_to_the_start(ffmpeg: str, tmp_path: Path, start_s: float) -> None:
+    """PyAV's AVI key frames come a frame after their index time, so a start on a key frame
+    seeks back to the file start, which AVI refuses below timestamp 0 (it was CORRUPT_MEDIA)."""
+    path = lavfi_video(ffmpeg, tmp_path / "clip.avi", gop=30)
+    everything = pts_from(path, 0.0)
+    got = pts_from(path, start_s)
+    assert got == everything[-len(got):] and (got[0] <= start_s + 1e-6 or got[0] == everything[0])
+
+
+def test_a_recording_cut_mid_stream_starts_at_its_first_key_frame(ffmpeg: str, tmp_path: Path) -> None:
+    """A TS whose first bytes are gone (a capture joined mid-stream): what comes before its
+    first key frame cannot be decoded: decoding starts at that key frame, whatever the start."""
+    whole = lavfi_video(ffmpeg, tmp_path / "whole.ts", gop=150, seconds=10.0)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.ts"
+    cut.write_bytes(data[(len(data) // 5) // 188 * 188:])  # whole 188-byte TS packets, mid-GOP
+    keys = key_frame_times(cut)
+    assert keys and keys[0] > 0.1  # the case: the file starts before a key frame
+    for start_s in (0.0, 0.6, keys[0] + 0.5):
+        got = pts_from(cut, start_s)
+        assert got and got[0] == pytest.approx(keys[0] if start_s < keys[0] else max(k for k in keys if k <= start_s))
