@@ -21,6 +21,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import benchlib
 import numpy as np
 import pytest
 
@@ -32,11 +33,7 @@ OUT_W, OUT_H = 1080, 1920
 
 
 def make_planes(width: int, height: int, xp: ModuleType = np) -> Planes:
-    yy, xx = np.mgrid[0:height, 0:width]
-    y = (60 + (xx + yy) % 160 + 20 * ((xx // 8 + yy // 8) % 2)).astype(np.uint8)
-    u = np.full((height // 2, width // 2), 110, np.uint8)
-    v = np.full((height // 2, width // 2), 150, np.uint8)
-    return Planes(*(xp.asarray(p) for p in (y, u, v)))
+    return Planes(*(xp.asarray(p) for p in benchlib.pattern_planes(width, height)))
 
 
 def _box(width: int, height: int, x_offset: float = 0.0) -> tuple[float, float, float, float]:

@@ -155,6 +155,22 @@ def warm_page_cache(path: Path) -> None:
             pass
 
 
+# --------------------------------------------------------------------------- synthetic frames
+def pattern_planes(width: int, height: int, shift: int = 0) -> Any:
+    """I420 numpy planes with moving detail like the sample videos (``shift`` moves it). The ops'
+    cost does not depend on the values; an encoder spends on them what it spends on real
+    footage, where noise would make libx264 crawl."""
+    import numpy as np
+
+    from reelgpu.frames import Planes
+
+    yy, xx = np.mgrid[0:height, 0:width]
+    y = (60 + (xx + yy + 7 * shift) % 160 + 20 * (((xx + shift) // 8 + yy // 8) % 2)).astype(np.uint8)
+    u = np.full((height // 2, width // 2), 110 + shift % 8, np.uint8)
+    v = np.full((height // 2, width // 2), 150 - shift % 8, np.uint8)
+    return Planes(y, u, v)
+
+
 # --------------------------------------------------------------------------- jobs
 def framing_spec(kind: str, duration_s: float) -> dict[str, Any]:
     """``static``: the centred box all along; ``pan``: x moves linearly 0 -> PAN_X_END over the clip."""

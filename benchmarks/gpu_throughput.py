@@ -62,12 +62,9 @@ class Device:
             cuda.warm_up()
             self.xp, self.ops, self.stream = cupy, cuda, cuda.stream()
         else:
-            from reelgpu.ops import crop_scale, highlight, mix, sprite
+            from reelgpu.backends import cpu_backend
 
-            self.xp, self.stream = np, None
-            self.ops = argparse.Namespace(crop_scale=crop_scale.crop_scale, draw_highlight=highlight.draw_highlight,
-                                          blend_sprite=sprite.blend_sprite, dissolve=mix.dissolve,
-                                          fade_to_black=mix.fade_to_black)
+            self.xp, self.stream, self.ops = np, None, cpu_backend().ops
 
     def asarray(self, host: np.ndarray) -> Any:
         """``host`` where the ops run; on the GPU uploaded on the reelgpu stream, in its order."""
@@ -123,15 +120,10 @@ class Device:
 
 
 def pattern_planes(dev: Device, width: int, height: int, shift: int = 0) -> Any:
-    """Planes with moving detail like the sample videos (``shift`` moves it); an encoder spends
-    on them what it spends on real footage, where noise would make libx264 crawl."""
+    """benchlib's moving-detail planes, where ``dev`` runs the ops."""
     from reelgpu.frames import Planes
 
-    yy, xx = np.mgrid[0:height, 0:width]
-    y = (60 + (xx + yy + 7 * shift) % 160 + 20 * (((xx + shift) // 8 + yy // 8) % 2)).astype(np.uint8)
-    u = np.full((height // 2, width // 2), 110 + shift % 8, np.uint8)
-    v = np.full((height // 2, width // 2), 150 - shift % 8, np.uint8)
-    return Planes(*(dev.asarray(p) for p in (y, u, v)))
+    return Planes(*(dev.asarray(p) for p in benchlib.pattern_planes(width, height, shift)))
 
 
 # --------------------------------------------------------------------------- kernels

@@ -86,12 +86,11 @@ def fit_to_inputs(backend: Backend, device: Device, inputs: Iterable[MediaInfo])
         return backend
     from .device import capabilities, nvdec_refusal
     from .errors import BackendUnavailable
-    from .media.probe import sniff_container
 
     caps = capabilities()
     for info in inputs:
         why = nvdec_refusal(caps, codec=info.video_codec, pix_fmt=info.pix_fmt, coded_width=info.coded_width,
-                            coded_height=info.coded_height, container=sniff_container(Path(info.path)))
+                            coded_height=info.coded_height, container=info.container)
         if why is None:
             continue
         if device == "cuda":

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import CorruptMedia
 from ..frames import Planes
 from .probe import open_media
-from .seek import packets_from
+from .seek import packets_from, stream_origin
 
 
 @dataclass
@@ -89,8 +89,7 @@ class PyAVVideoSource:
         self._stream.thread_count = count
         if count > 1:
             self._stream.thread_type = "AUTO"  # frame threads where the codec has them
-        tb = self._stream.time_base
-        self._origin = float(self._stream.start_time * tb) if self._stream.start_time is not None else 0.0
+        self._origin = stream_origin(self._stream)
 
     def __iter__(self) -> Iterator[DecodedFrame]:
         tb = self._stream.time_base

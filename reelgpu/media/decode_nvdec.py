@@ -50,7 +50,7 @@ from ..errors import BackendUnavailable, CorruptMedia, UnsupportedMedia
 from ..frames import Planes
 from .decode_cpu import DecodedFrame
 from .probe import ACCEPTED, open_media, sniff_container
-from .seek import packets_from
+from .seek import packets_from, stream_origin
 
 __all__ = ["NVDEC_CODECS", "NvdecVideoSource", "annexb_packets", "open_nvdec", "packet_data"]
 
@@ -152,8 +152,8 @@ class NvdecVideoSource:
             raise
 
     def _open(self, codec: str) -> None:
-        tb = self._time_base = self._stream.time_base
-        self._origin = float(self._stream.start_time * tb) if self._stream.start_time is not None else 0.0
+        self._time_base = self._stream.time_base
+        self._origin = stream_origin(self._stream)
         if codec not in NVDEC_CODECS:
             raise UnsupportedMedia(f"{self.path.name}: NVDEC is not used for {codec}; use device='cpu'")
         self._attach_gpu()

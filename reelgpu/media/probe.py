@@ -75,6 +75,7 @@ class MediaInfo:
     audio_sample_rate: int | None
     faststart: bool  # moov before mdat (MP4/MOV only; False for other containers)
     start_time_s: float
+    container: str  # the family sniff_container found: "iso", "matroska", "avi" or "mpegts"
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -338,7 +339,7 @@ def probe(path: str | Path) -> MediaInfo:
             audio_codec=audio.codec_context.name if audio else None,
             audio_sample_rate=audio.codec_context.sample_rate if audio else None,
             faststart=is_faststart(path) if {"mp4", "mov"} & set(container.format.name.split(",")) else False,
-            start_time_s=start,
+            start_time_s=start, container=kind,
         )
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import av
 
-__all__ = ["packets_from"]
+__all__ = ["packets_from", "stream_origin"]
 
 # Decoding from the file's start costs less than a seek below this start time.
 SEEK_FROM_S = 0.5
@@ -27,12 +27,16 @@ _PTS_EPS = 1e-4
 _LEAD_LIMIT = 300
 
 
+def stream_origin(stream: av.video.stream.VideoStream) -> float:
+    """The stream's first timestamp in seconds: what frame times are counted from (0 s)."""
+    return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+
+
 def packets_from(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
                  start_s: float) -> Iterator[av.Packet]:
     """``stream``'s packets in file order from the last key frame at or before ``start_s``
     (seconds from the stream's first frame), ending with the demuxer's empty flush packet."""
-    tb = stream.time_base
-    origin = float(stream.start_time * tb) if stream.start_time is not None else 0.0
+    tb, origin = stream.time_base, stream_origin(stream)
     back = 0.0
     while True:
         target = start_s - back
