@@ -25,9 +25,9 @@ from .errors import (
     BackendUnavailable,
     Cancelled,
     CorruptMedia,
-    ExportTimeout,
     InvalidSpec,
     LimitExceeded,
+    NvdecRefused,
     ReelGpuError,
     UnsupportedMedia,
 )
@@ -46,8 +46,8 @@ _LAZY = {
 }
 
 __all__ = [
-    "BackendUnavailable", "Cancelled", "CorruptMedia", "ExportResult", "ExportTimeout", "InvalidSpec",
-    "LimitExceeded", "Limits", "ReelGpuError", "UnsupportedMedia", "specs", *_LAZY,
+    "BackendUnavailable", "Cancelled", "CorruptMedia", "ExportResult", "InvalidSpec", "LimitExceeded",
+    "Limits", "NvdecRefused", "ReelGpuError", "UnsupportedMedia", "specs", *_LAZY,
 ]
 
 

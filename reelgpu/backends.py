@@ -8,11 +8,12 @@ frame source (PyAV or NVDEC) and its writer (libx264 or NVENC). The result repor
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .device import Device, backends_for
 from .frames import Planes
@@ -98,3 +99,37 @@ def fit_to_inputs(backend: Backend, device: Device, inputs: Iterable[MediaInfo])
         log.info("running this export on the CPU (decode, ops and encode): %s: %s", Path(info.path).name, why)
         return cpu_backend()
     return backend
+
+
+Export = TypeVar("Export", bound=Callable[..., Any])
+
+
+def retry_on_cpu(export: Export) -> Export:
+    """With ``device="auto"``, an export whose stream NVDEC refuses while decoding (its
+    capabilities passed, a profile or level did not: :class:`~reelgpu.errors.NvdecRefused`) is
+    rendered again on the CPU. The first attempt leaves nothing under the output name, progress
+    never goes backwards (it pauses until the CPU run passes where the GPU run stopped), and the
+    result's ``backend["fallback"]`` says why. ``device="cuda"`` raises the error as it is."""
+    from .errors import NvdecRefused
+
+    @functools.wraps(export)
+    def run(src: Any, dst: Any, spec: Any, *, device: Device = "auto", progress: Any = None, **kwargs: Any) -> Any:
+        reached = [0]
+
+        def forward(done: int, total: int) -> None:
+            if done > reached[0]:
+                reached[0] = done
+                progress(done, total)
+
+        reporting = forward if progress is not None else None
+        try:
+            return export(src, dst, spec, device=device, progress=reporting, **kwargs)
+        except NvdecRefused as exc:
+            if device != "auto":
+                raise
+            log.warning("rendering again on the CPU: %s", exc)
+            result = export(src, dst, spec, device="cpu", progress=reporting, **kwargs)
+            result.backend["fallback"] = str(exc)
+            return result
+
+    return run  # type: ignore[return-value]

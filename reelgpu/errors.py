@@ -40,6 +40,11 @@ class UnsupportedMedia(ReelGpuError):
     code = "UNSUPPORTED_MEDIA"
 
 
+class NvdecRefused(UnsupportedMedia):
+    """NVDEC refused a stream that the probe's capabilities said it could decode (a profile or
+    level it lacks, say). The CPU can still decode it: ``device="auto"`` renders again there."""
+
+
 class CorruptMedia(ReelGpuError):
     """The file cannot be parsed or decoded."""
 
@@ -56,10 +61,3 @@ class Cancelled(ReelGpuError):
     """The caller's cancel check returned True between frames."""
 
     code = "CANCELLED"
-
-
-class ExportTimeout(ReelGpuError):
-    """The export ran past its deadline."""
-
-    code = "TIMEOUT"
-    retryable = True

@@ -26,7 +26,7 @@ class Limits:
     max_clips: int = 200
     max_text_layers: int = 64
     max_text_chars: int = 500
-    max_payload_bytes: int = 10 * 1024 * 1024
+    max_payload_bytes: int = 10_000_000  # 10 MB, as RunPod's /run accepts
     # Long side / short side of an input. Cameras and editors stay under 4:1; a 16x2048 strip is
     # a crafted file (and under the hardware decoders' minimum width).
     max_input_aspect_ratio: float = 16.0

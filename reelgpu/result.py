@@ -23,7 +23,9 @@ class ExportResult:
     width: int
     height: int
     fps: float
-    backend: dict[str, str] = field(default_factory=dict)  # {"decode", "process", "encode"}
+    # {"decode", "process", "encode"}, plus "fallback" (why) when an "auto" export was rendered
+    # again on the CPU after NVDEC refused a stream mid-decode (backends.retry_on_cpu)
+    backend: dict[str, str] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
     has_audio: bool = False
     extra_outputs: list[Path] = field(default_factory=list)  # sidecar JSON, per-clip files

@@ -310,9 +310,14 @@ class HighlightKeyframe(_Model):
     stroke_opacity: Opacity | None = None
     fill_opacity: Opacity | None = None
     opacity: Opacity | None = Field(None, description="legacy: maps to fillOpacity")
-    color: str | None = "#FFFFFF"
+    # null is the default white, as the editor's renderer draws it; "no colour" is the whole
+    # export's highlight_color "none", never a keyframe's.
+    color: str = "#FFFFFF"
 
-    _color = field_validator("color")(classmethod(lambda cls, v: _check_color(v)))
+    @field_validator("color", mode="before")
+    @classmethod
+    def _keyframe_color(cls, value: str | None) -> str:
+        return "#FFFFFF" if value is None else _check_color(value)
 
     @model_validator(mode="after")
     def _legacy_opacity(self) -> HighlightKeyframe:

@@ -201,15 +201,18 @@ class OutputFrame:
 
 
 def frame_count(duration_s: float, fps: Fraction) -> int:
-    return max(1, int(round(duration_s * fps)))
+    """Output frames for ``duration_s`` at ``fps``: halves round up, so a cut [0, 0.5) at 25 fps
+    keeps all 13 frames that start in it, as [0, 0.7) keeps 18 (Python's round() goes to the
+    even neighbour: 12 there, 18 here). The epsilon absorbs float noise in ``duration x fps``."""
+    return max(1, math.floor(float(duration_s * fps) + 0.5 + 1e-9))
 
 
 def schedule(clips: Sequence[Sequence[Piece]], fps: Fraction, transition: str = "cut",
              transition_s: float = 0.0) -> list[OutputFrame]:
     """Every output frame of a multi-clip render, chosen by presentation time.
 
-    Each clip gets ``round(duration x fps)`` frames; output frame n of a clip shows the clip
-    time reached at n / fps, so 25/50/60 fps and variable-rate sources keep real-time speed at
+    Each clip gets ``frame_count(duration, fps)`` frames (halves round up); output frame n of
+    a clip shows the clip time reached at n / fps, so 25/50/60 fps and variable-rate sources keep real-time speed at
     any output rate, 0.5x segments repeat frames and fps down-conversion drops them.
     ``fade`` dips to black over ``transition_s`` at each join (durations unchanged);
     ``dissolve`` overlaps neighbouring clips by ``transition_s`` (total shortened).

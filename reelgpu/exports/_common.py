@@ -16,7 +16,7 @@ from ..backends import Backend
 from ..errors import InvalidSpec
 from ..limits import DEFAULT_LIMITS, Limits, check_input_limits, check_output_size
 from ..media.audio import fit_length, ramp, read_audio, silence, time_stretch
-from ..media.audio_feed import AudioFeed, EncodedAudio
+from ..media.audio_feed import AudioFeed, EncodedAudio, PassthroughAudio
 from ..media.probe import MediaInfo, probe
 from ..result import CancelCheck, ExportResult, ProgressCallback
 from ..specs import EncodeSettings
@@ -96,6 +96,22 @@ def assemble_audio(clips: Sequence[AudioClip], fps: Fraction, transition: str, t
 
 def encoded_audio(samples: np.ndarray, encode: EncodeSettings) -> AudioFeed:
     return EncodedAudio(samples, encode.audio_bitrate_bps)
+
+
+def can_copy_audio(info: MediaInfo) -> bool:
+    """Whether the source's audio packets can go into the output as they are: every output's
+    audio is AAC (CONTRACT.md, "Encoding"); MP3, Opus or PCM is decoded and encoded instead."""
+    return info.audio_codec == "aac"
+
+
+def whole_source_audio(path: Path, info: MediaInfo, seconds: float, fps: Fraction,
+                       encode: EncodeSettings) -> AudioFeed:
+    """The source's audio with its timing unchanged, as long as ``seconds`` of video: copied
+    bit-exactly when it is AAC, else encoded to AAC."""
+    if can_copy_audio(info):
+        return PassthroughAudio(path)
+    clip = AudioClip(path, True, 0.0, [Piece(0.0, seconds, 1.0)])
+    return encoded_audio(assemble_audio([clip], fps, "cut", 0.0), encode)
 
 
 def render_to_mp4(*, dst: Path, frames: Sequence[OutputFrame], clips: Sequence[pipeline.ClipSource],

@@ -13,7 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ..backends import Backend, fit_to_inputs, select_backend
+from ..backends import Backend, fit_to_inputs, retry_on_cpu, select_backend
 from ..device import Device
 from ..errors import InvalidSpec
 from ..frames import Planes
@@ -63,7 +63,9 @@ def _plan_cuts(spec: AnnotateSpec, src: Path, sources: Mapping[str, str | Path] 
             path = resolve_source(key, src, sources, f"params.input_keys[{clip.video_sequence!r}]")
         info = probes(path)
         tolerance = 1.0 / float(info.fps)
-        if clip.end_time > info.duration_s + tolerance:
+        # Past the end by more than a frame, or starting where the video has ended: nothing of
+        # the range is in the video (clamping its end would leave an empty clip).
+        if clip.end_time > info.duration_s + tolerance or clip.start_time >= info.duration_s:
             raise InvalidSpec(f"{where}: range {clip.start_time}-{clip.end_time} s is beyond the end of "
                               f"{path.name} ({info.duration_s:.3f} s)")
         end = min(clip.end_time, info.duration_s)
@@ -93,6 +95,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:40] or "clip"
 
 
+@retry_on_cpu
 def annotate(src: str | Path, dst: str | Path, spec: AnnotateSpec | dict, *, device: Device = "auto",
              progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
              sources: Mapping[str, str | Path] | None = None, limits: Limits | None = None) -> ExportResult:
@@ -131,7 +134,7 @@ def _rendered(plans: list[CutPlan], spec: AnnotateSpec) -> list[CutPlan]:
 def _frame_geometry(plans: list[CutPlan]) -> tuple[int, int, Fraction]:
     """Native resolution and rate of the first clip's video (even sizes for 4:2:0)."""
     first = plans[0].info
-    return first.width // 2 * 2, first.height // 2 * 2, first.fps
+    return (*first.picture_size, first.fps)
 
 
 def _render_cut(size: tuple[int, int], banners: list[YUVASprite | None], backend: Backend):
@@ -199,7 +202,7 @@ def _export_clips(plans: list[CutPlan], dst: Path, spec: AnnotateSpec, backend: 
     results: list[ExportResult] = []
     try:
         for p in chosen:
-            out_w, out_h, fps = p.info.width // 2 * 2, p.info.height // 2 * 2, p.info.fps
+            (out_w, out_h), fps = p.info.picture_size, p.info.fps
             frames = schedule([p.pieces], fps)
             audio = None
             if spec.include_audio and p.info.has_audio:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from ..backends import fit_to_inputs, select_backend
+from ..backends import fit_to_inputs, retry_on_cpu, select_backend
 from ..device import Device
 from ..errors import InvalidSpec
 from ..frames import Planes
@@ -37,6 +37,7 @@ from ._common import (
     AudioClip,
     Probes,
     assemble_audio,
+    can_copy_audio,
     encoded_audio,
     render_to_mp4,
     resolve_source,
@@ -84,7 +85,7 @@ def _target_size(spec: FramingSpec, plans: list[ClipPlan]) -> tuple[int, int]:
     if spec.target_width and spec.target_height:
         return spec.target_width, spec.target_height
     boxes = [v for p in plans if p.track for v in p.track.values]
-    boxes += [default_crop(p.info.width, p.info.height, spec.aspect) for p in plans if p.track is None]
+    boxes += [default_crop(*p.info.picture_size, spec.aspect) for p in plans if p.track is None]
     return output_size(min(b[2] for b in boxes), min(b[3] for b in boxes), spec.aspect, spec.upscale_factor)
 
 
@@ -93,12 +94,13 @@ def _audio(spec: FramingSpec, plans: list[ClipPlan], fps: Fraction) -> AudioFeed
         return None
     only = plans[0]
     if (len(plans) == 1 and only.origin_s == 0 and abs(only.duration_s - only.info.duration_s) < 1e-3
-            and is_identity_timing(only.pieces, only.duration_s)):
-        return PassthroughAudio(only.path)  # timing unchanged: copy the packets, bit-exact
+            and is_identity_timing(only.pieces, only.duration_s) and can_copy_audio(only.info)):
+        return PassthroughAudio(only.path)  # timing unchanged, AAC: copy the packets, bit-exact
     clips = [AudioClip(p.path, p.info.has_audio, p.origin_s, p.pieces) for p in plans]
     return encoded_audio(assemble_audio(clips, fps, spec.transition.type, spec.transition.duration), spec.encode)
 
 
+@retry_on_cpu
 def framing(src: str | Path, dst: str | Path, spec: FramingSpec | dict, *, device: Device = "auto",
             progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
             sources: Mapping[str, str | Path] | None = None, limits: Limits | None = None,
@@ -125,7 +127,7 @@ def framing(src: str | Path, dst: str | Path, spec: FramingSpec | dict, *, devic
     check_output_length(total_s, total_s * float(fps), "params.clips", limits)
     frames = schedule([p.pieces for p in plans], fps, spec.transition.type, spec.transition.duration)
     aspect = Fraction(out_w, out_h)
-    defaults = [default_crop(p.info.width, p.info.height, aspect) for p in plans]
+    defaults = [default_crop(*p.info.picture_size, aspect) for p in plans]
     ops = backend.ops
     upscale = upscaler or (lambda planes, box, w, h, rotation: ops.crop_scale(planes, box, w, h, rotation_deg=rotation))
     last: dict[int, tuple[float, Planes]] = {}  # slow motion repeats frames: render each once
@@ -137,8 +139,8 @@ def framing(src: str | Path, dst: str | Path, spec: FramingSpec | dict, *, devic
         plan = plans[pick.clip]
         clip_t = frame.pts_s - plan.origin_s  # crop follows the shown frame, before any speed change
         box = plan.track.at(clip_t, spec.interpolation) if plan.track else defaults[pick.clip]
-        info = plan.info
-        out = upscale(frame.planes, clamp_box(box, info.width, info.height), out_w, out_h, plan.rotation)
+        # Clamped to the decoded picture: an odd-sized source's last column/row is not in it.
+        out = upscale(frame.planes, clamp_box(box, *plan.info.picture_size), out_w, out_h, plan.rotation)
         last[pick.clip] = (frame.pts_s, out)
         return out
 

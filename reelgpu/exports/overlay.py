@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..backends import fit_to_inputs, select_backend
+from ..backends import fit_to_inputs, retry_on_cpu, select_backend
 from ..device import Device
 from ..errors import InvalidSpec
 from ..frames import Planes
 from ..limits import DEFAULT_LIMITS, Limits, check_output_length, check_spec_limits
-from ..media.audio_feed import PassthroughAudio
 from ..media.decode_cpu import DecodedFrame
 from ..media.remux import remux_faststart
 from ..ops.color import rgba_to_yuva
@@ -26,7 +26,7 @@ from ..render.png_layer import load_text_layer
 from ..result import CancelCheck, ExportResult, ProgressCallback
 from ..specs import HighlightRegion, OverlaySpec, parse_spec
 from ..timeline import OutputFrame, Pick, Track
-from ._common import Probes, render_to_mp4, resolve_source
+from ._common import Probes, render_to_mp4, resolve_source, whole_source_audio
 
 # Keyframes this close outside a region still belong to it (one frame at 30 fps; the editor's
 # TIME_EPSILON), so a keyframe seeded at the region's end is not lost to float noise.
@@ -38,20 +38,20 @@ TEXT_FADE_S = 0.25
 class RegionPlan:
     start: float
     end: float
-    times: tuple[float, ...]
-    track: Track  # (x, y, radius_x, radius_y, stroke_opacity[, fill_opacity]) in output pixels
+    times: tuple[float, ...]  # empty: no keyframe within the region (it is active, draws nothing)
+    track: Track | None  # (x, y, radius_x, radius_y, stroke_opacity[, fill_opacity]) in output pixels
     colors: tuple[str | None, ...]
     has_fill: bool
 
 
-def _plan_region(region: HighlightRegion, width: int, height: int) -> RegionPlan | None:
+def _plan_region(region: HighlightRegion, width: int, height: int) -> RegionPlan:
     sx = width / region.video_width if region.video_width else 1.0
     sy = height / region.video_height if region.video_height else 1.0
     keys = sorted((k for k in region.keyframes
                    if region.start_time - REGION_EPS_S <= k.time <= region.end_time + REGION_EPS_S),
                   key=lambda k: k.time)
     if not keys:
-        return None
+        return RegionPlan(region.start_time, region.end_time, (), None, (), False)
     has_fill = all(k.fill_opacity is not None for k in keys)
     values = [(k.time, (k.x * sx, k.y * sy, k.radius_x * sx, k.radius_y * sy, k.stroke_opacity)
                + ((k.fill_opacity,) if has_fill else ())) for k in keys]
@@ -63,15 +63,17 @@ def _plan_region(region: HighlightRegion, width: int, height: int) -> RegionPlan
 
 
 def highlight_at(t: float, regions: Sequence[RegionPlan], spec: OverlaySpec, height: int) -> HighlightDraw | None:
-    """What to draw at time ``t``: the first region (by start) holding t, or nothing."""
+    """What to draw at time ``t``: the first region (by start) holding t, or nothing. That region
+    draws nothing when it has no keyframe, or after its last one; a later region overlapping it
+    does not take over (the editor's rule)."""
     for region in regions:
         if not region.start <= t <= region.end:
             continue
-        if t > region.times[-1]:
-            return None  # nothing after the region's last keyframe
+        if region.track is None or t > region.times[-1]:
+            return None
         values = region.track.at(t, "catmull_rom")
-        seg = 0 if t <= region.times[0] or len(region.times) == 1 else region.track.segment(t)
-        color = region.colors[seg]
+        # The colour of the keyframe at or before t (the first one before it), not interpolated.
+        color = region.colors[max(0, bisect.bisect_right(region.times, t) - 1)]
         if spec.highlight_color is not None:
             color = None if spec.highlight_color == "none" else spec.highlight_color
         return resolve_highlight(
@@ -114,6 +116,7 @@ def _load_text_layers(spec: OverlaySpec, width: int, height: int,
     return plans
 
 
+@retry_on_cpu
 def overlay(src: str | Path, dst: str | Path, spec: OverlaySpec | dict, *, device: Device = "auto",
             progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
             sources: Mapping[str, str | Path] | None = None, limits: Limits | None = None) -> ExportResult:
@@ -126,12 +129,12 @@ def overlay(src: str | Path, dst: str | Path, spec: OverlaySpec | dict, *, devic
     src, dst = Path(src), Path(dst)
     info = Probes(limits)(src)
     check_output_length(info.duration_s, info.frame_count, f"the overlay of {src.name}", limits)  # as long as its input
-    regions = [p for r in sorted((r for r in spec.highlight_regions if r.enabled), key=lambda r: r.start_time)
-               if (p := _plan_region(r, info.width, info.height)) is not None]
+    regions = [_plan_region(r, info.width, info.height)
+               for r in sorted((r for r in spec.highlight_regions if r.enabled), key=lambda r: r.start_time)]
     texts = _load_text_layers(spec, info.width, info.height, sources)
     include_audio = spec.include_audio and info.has_audio
 
-    if not regions and not texts:
+    if not any(r.track for r in regions) and not texts:
         # Nothing to draw: a stream copy with +faststart, no re-encode.
         dst.parent.mkdir(parents=True, exist_ok=True)
         remux_faststart(src, dst, include_audio=include_audio)
@@ -161,8 +164,10 @@ def overlay(src: str | Path, dst: str | Path, spec: OverlaySpec | dict, *, devic
         return planes
 
     result = render_to_mp4(dst=dst, frames=frames, clips=[ClipSource(src, 0.0, info.rotation)], render=render,
-                           size=(info.width - info.width % 2, info.height - info.height % 2), fps=fps,
-                           encode=spec.encode, audio=PassthroughAudio(src) if include_audio else None,
+                           size=info.picture_size, fps=fps,
+                           encode=spec.encode,
+                           audio=whole_source_audio(src, info, len(frames) / float(fps), fps, spec.encode)
+                           if include_audio else None,
                            backend=backend, limits=limits, progress=progress, cancel=cancel, started=started)
     result.meta = spec.meta
     return result

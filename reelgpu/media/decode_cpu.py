@@ -90,21 +90,38 @@ class PyAVVideoSource:
         if count > 1:
             self._stream.thread_type = "AUTO"  # frame threads where the codec has them
         self._origin = stream_origin(self._stream)
+        # AVI stores no presentation times: one chunk per frame, timed by its index. FFmpeg
+        # guesses them from decode order, which gives B-frame pictures times out of order
+        # (2, 8, 6 ... frames) and would show them shuffled: see _frame_times.
+        self._frame_indexed = self._container.format.name == "avi"
 
     def __iter__(self) -> Iterator[DecodedFrame]:
         tb = self._stream.time_base
         try:
-            for frame in self._frames():
-                if frame.pts is None:
-                    continue
+            for frame, pts in self._frame_times():
                 if frame.is_corrupt:
                     # The decoder concealed damaged data (flipped or missing bytes): rendering
                     # on would publish smeared frames as if nothing happened.
                     raise CorruptMedia(f"{self.path.name}: the video is damaged at "
-                                       f"{float(frame.pts * tb) - self._origin:.3f} s (undecodable data)")
-                yield DecodedFrame(float(frame.pts * tb) - self._origin, frame_to_planes(frame, self.rotation))
+                                       f"{float(pts * tb) - self._origin:.3f} s (undecodable data)")
+                yield DecodedFrame(float(pts * tb) - self._origin, frame_to_planes(frame, self.rotation))
         except av.error.FFmpegError as exc:
             raise CorruptMedia(f"{self.path.name}: decoding failed ({exc.__class__.__name__})") from None
+
+    def _frame_times(self) -> Iterator[tuple[av.VideoFrame, int]]:
+        """Frames with their presentation time in stream ticks; frames without one are dropped.
+
+        In AVI the stream's time base is the frame period and the decoder hands pictures out in
+        display order, so each picture comes one tick after the one before it, counted from the
+        first picture decoded (a key frame, whose guessed time is right).
+        """
+        first: int | None = None
+        for n, frame in enumerate(f for f in self._frames() if f.pts is not None):
+            if not self._frame_indexed:
+                yield frame, frame.pts
+                continue
+            first = frame.pts if first is None else first
+            yield frame, first + n
 
     def _frames(self) -> Iterator[av.VideoFrame]:
         # The demuxer's last packet is empty: decoding it flushes the frames the threads hold.

@@ -46,7 +46,7 @@ import av
 import numpy as np
 from av.bitstream import BitStreamFilterContext
 
-from ..errors import BackendUnavailable, CorruptMedia, UnsupportedMedia
+from ..errors import BackendUnavailable, CorruptMedia, NvdecRefused
 from ..frames import Planes
 from .decode_cpu import DecodedFrame
 from .probe import ACCEPTED, open_media, sniff_container
@@ -75,7 +75,7 @@ def annexb_packets(stream: av.video.stream.VideoStream, packets: Iterable[av.Pac
     module docstring), ending with whatever the filter still held. Packets without data are dropped."""
     name = stream.codec_context.codec.canonical_name  # "av1", not the decoder's "libdav1d"
     if name not in NVDEC_CODECS:
-        raise UnsupportedMedia(f"NVDEC is not used for {name} (decodes {', '.join(NVDEC_CODECS)})")
+        raise NvdecRefused(f"NVDEC is not used for {name} (decodes {', '.join(NVDEC_CODECS)})")
     bsf_name = NVDEC_CODECS[name][1]
     bsf = BitStreamFilterContext(bsf_name, stream) if bsf_name else None
     for packet in packets:
@@ -155,7 +155,7 @@ class NvdecVideoSource:
         self._time_base = self._stream.time_base
         self._origin = stream_origin(self._stream)
         if codec not in NVDEC_CODECS:
-            raise UnsupportedMedia(f"{self.path.name}: NVDEC is not used for {codec}; use device='cpu'")
+            raise NvdecRefused(f"{self.path.name}: NVDEC is not used for {codec}; use device='cpu'")
         self._attach_gpu()
         try:
             self._decoder = open_nvdec(self._nvc, codec, gpu_id=self.gpu_id, stream_ptr=int(self._b.stream.ptr))
@@ -222,7 +222,7 @@ class NvdecVideoSource:
             while (batch := self._step(packets)) is not None:
                 yield from batch
         except self._nvc.PyNvVCExceptionUnsupported as exc:  # the probe's caps passed, this stream did not
-            raise UnsupportedMedia(f"{self.path.name}: NVDEC cannot decode it ({exc}); use device='cpu'") from None
+            raise NvdecRefused(f"{self.path.name}: NVDEC cannot decode it ({exc}); use device='cpu'") from None
         except av.error.FFmpegError as exc:  # the demuxer or the Annex B filter: the file
             raise CorruptMedia(f"{self.path.name}: decoding failed ({exc.__class__.__name__}: {exc})") from None
         # Anything else (PyNvVCException, CUDA errors) is the GPU's or the driver's, not the file's:

@@ -77,6 +77,12 @@ class MediaInfo:
     start_time_s: float
     container: str  # the family sniff_container found: "iso", "matroska", "avi" or "mpegts"
 
+    @property
+    def picture_size(self) -> tuple[int, int]:
+        """Upright size of the pictures the decoders hand out: an odd width or height loses its
+        last column or row (4:2:0 chroma covers 2x2 luma pixels; both video sources do this)."""
+        return self.width - self.width % 2, self.height - self.height % 2
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["fps"] = f"{self.fps.numerator}/{self.fps.denominator}"

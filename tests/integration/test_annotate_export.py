@@ -89,6 +89,9 @@ def test_clips_mode_writes_good_clips_with_metadata(games, tmp_path: Path) -> No
         ({"clips": [{"start_time": 0, "end_time": 1, "video_sequence": 3}]}, r"params.clips\[0\].video_sequence"),
         ({"clips": [{"start_time": 0, "end_time": 1, "video_sequence": 1}, {"start_time": 1, "end_time": 2.9, "video_sequence": 2}]},
          r"params.clips\[1\]: range .* beyond the end of half2.mp4"),
+        # within a frame of the end, but starting where the video ends: nothing of it is there
+        ({"clips": [{"start_time": 0, "end_time": 1, "video_sequence": 1}, {"start_time": 2.0, "end_time": 2.03, "video_sequence": 2}]},
+         r"params.clips\[1\]: range 2.0-2.03 s is beyond the end of half2.mp4"),
     ],
 )
 def test_bad_clips_fail_before_work_naming_the_clip(games, tmp_path: Path, change: dict, match: str) -> None:

@@ -73,6 +73,21 @@ def audio_tone_span(path: Path) -> tuple[float, float]:
     return len(x) / rate, float(np.argmax(spectrum) * rate / (len(x) - 2 * (rate // 10)))
 
 
+@pytest.mark.parametrize(("codec", "ext"), [("pcm_s16le", "mov"), ("libmp3lame", "mp4"), ("libopus", "mkv")])
+def test_audio_that_is_not_aac_is_encoded_to_aac(sample_30: Path, tmp_path: Path, ffmpeg: str, codec: str,
+                                                 ext: str) -> None:
+    """Outputs carry AAC (CONTRACT.md, "Encoding"): PCM, MP3 or Opus were copied into the MP4 as
+    they were, even when timing was unchanged (PCM in MP4 does not play in browsers)."""
+    src = tmp_path / f"source.{ext}"
+    subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-i", str(sample_30), "-c:v", "copy", "-c:a", codec, str(src)],
+                   check=True)
+    assert probe(src).audio_codec != "aac"
+    r = reelgpu.framing(src, tmp_path / "out.mp4", STATIC, device="cpu")
+    assert probe(r.output).audio_codec == "aac"
+    seconds, tone = audio_tone_span(r.output)
+    assert seconds == pytest.approx(2.0, abs=0.05) and tone == pytest.approx(440, abs=5)  # the source's sound
+
+
 def test_trim_and_slow_motion_retime_audio_in_sync(sample_30: Path, tmp_path: Path) -> None:
     spec = {**STATIC, "segment_data": {"trim_start": 0.5, "trim_end": 1.5, "segments": [{"start": 0.5, "end": 1.0, "speed": 0.5}]}}
     r = reelgpu.framing(sample_30, tmp_path / "slow.mp4", spec, device="cpu")
@@ -301,3 +316,29 @@ def test_x264_gets_the_ffmpeg_cli_settings(sample_30: Path, tmp_path: Path, ffmp
     common = sorted(set(ours) & set(theirs))
     assert len(common) > 30
     assert {k: ours[k] for k in common} == {k: theirs[k] for k in common}
+
+
+@pytest.fixture(scope="module")
+def odd_sized_gray(media_dir: Path, ffmpeg: str) -> Path:
+    """A flat mid-grey 321x181 video (4:4:4 stores odd sizes): decoded pictures are 320x180."""
+    path = media_dir / "odd_321x181.mp4"
+    if not path.exists():  # the format filter first: lavfi's colour source would round to even
+        subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=gray:size=321x181:rate=30:d=1,format=yuv444p",
+                        "-c:v", "libx264", "-pix_fmt", "yuv444p", str(path)], check=True)
+    return path
+
+
+@pytest.mark.parametrize("spec", [
+    {"clips": [{}]},  # the default crop
+    {"keyframes": [{"time": 0, "x": 0, "y": 0, "width": 321, "height": 181}], "target_width": 320, "target_height": 180},
+    {"keyframes": [{"time": 0, "x": 200, "y": 100, "width": 121, "height": 81}], "target_width": 120, "target_height": 80},
+], ids=["default-crop", "whole-frame", "bottom-right-corner"])
+def test_odd_sized_source_has_no_black_edge(odd_sized_gray: Path, tmp_path: Path, spec: dict) -> None:
+    """Crops are clamped to the decoded picture: a box reaching the source's odd last column or
+    row used to sample past it, and the resampler drew black there (the last 4 rows of a default
+    crop were Y=16)."""
+    assert (probe(odd_sized_gray).width, probe(odd_sized_gray).height) == (321, 181)
+    r = reelgpu.framing(odd_sized_gray, tmp_path / "o.mp4", {**spec, "include_audio": False}, device="cpu")
+    for _, y in decode_frames(r.output)[:3]:
+        edges = [y[0], y[-1], y[:, 0], y[:, -1]]
+        assert min(float(e.min()) for e in edges) > 110, [float(e.min()) for e in edges]  # grey, never black

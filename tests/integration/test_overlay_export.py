@@ -122,3 +122,49 @@ def test_video_size_rescaling_of_keyframes(sample_30: Path, source_frames, tmp_p
     out = [y for _, y in decode_frames(reelgpu.overlay(sample_30, tmp_path / "o.mp4", spec, device="cpu").output)]
     inside = (slice(75, 105), slice(145, 175))
     assert abs(out[0][inside].astype(float).mean() - source_frames[0][inside].mean()) < 2
+
+
+@pytest.mark.parametrize("draw", [True, False], ids=["drawing", "nothing-to-draw"])
+def test_audio_that_is_not_aac(sample_30: Path, tmp_path: Path, ffmpeg: str, draw: bool) -> None:
+    """Drawing re-encodes, and the output's audio is then AAC (CONTRACT.md, "Encoding"); with
+    nothing to draw the input is stream-copied (no re-encode, CONTRACT.md, "Overlay"), audio too."""
+    import subprocess
+
+    src = tmp_path / "pcm.mov"
+    subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-i", str(sample_30), "-c:v", "copy", "-c:a", "pcm_s16le",
+                    str(src)], check=True)
+    spec = {"highlight_regions": [region(0, 2, 0, 2)]} if draw else {}
+    r = reelgpu.overlay(src, tmp_path / "o.mp4", spec, device="cpu")
+    out = probe(r.output)
+    assert out.audio_codec == ("aac" if draw else "pcm_s16le")
+    assert out.duration_s == pytest.approx(2.0, abs=0.05) and r.has_audio
+
+
+def test_a_region_without_keyframes_draws_nothing_and_holds_its_time(sample_30: Path, source_frames,
+                                                                      tmp_path: Path) -> None:
+    """The active region is the first by start time holding t, keyframes or not (HEAD's rule):
+    a keyframe-less region draws nothing, and a later overlapping region does not take over."""
+    spec = {"highlight_regions": [{"id": "A", "start_time": 0, "end_time": 1.0, "keyframes": []},
+                                  region(0.5, 2, 0.5, 2)],
+            "overlay_settings": {"dim_strength": 0.5}, "encode": {"crf": 6}}
+    out = [y for _, y in decode_frames(reelgpu.overlay(sample_30, tmp_path / "o.mp4", spec, device="cpu").output)]
+    corner = (slice(5, 40), slice(5, 60))
+    dimmed = [out[n][corner].mean() < source_frames[n][corner].mean() - 15 for n in range(60)]
+    assert not any(dimmed[:31])  # t <= 1.0: region A is active and has nothing to draw
+    assert all(dimmed[31:55])  # then B, until its exit fade
+
+
+def test_colour_on_the_last_keyframe_is_that_keyframes(sample_30: Path) -> None:
+    """Colour comes from the keyframe at or before t: on the last keyframe, the last colour (it
+    was the one before it, the spline's last segment)."""
+    from reelgpu.exports.overlay import _plan_region, highlight_at
+    from reelgpu.ops.color import hex_to_yuv
+    from reelgpu.specs import parse_spec
+
+    keys = [{**KEY, "time": 0.0, "color": "#FF0000"}, {**KEY, "time": 0.5, "color": "#0000FF"},
+            {**KEY, "time": 1.0, "color": "#00FF00"}]
+    spec = parse_spec("overlay", {"highlight_regions": [{"start_time": 0, "end_time": 2, "keyframes": keys}]})
+    plan = _plan_region(spec.highlight_regions[0], 320, 180)
+    stroke = {t: highlight_at(t, [plan], spec, 180).stroke_yuv for t in (0.0, 0.25, 0.5, 0.75, 1.0)}
+    red, blue, green = hex_to_yuv("#FF0000"), hex_to_yuv("#0000FF"), hex_to_yuv("#00FF00")
+    assert stroke == {0.0: red, 0.25: red, 0.5: blue, 0.75: blue, 1.0: green}

@@ -1,10 +1,10 @@
 """NVDEC failures reach Python on the core decode path, and end the process on ThreadedDecoder's.
 
 ``reelgpu.media.decode_nvdec`` decodes with ``CreateDecoder``/``Decode`` on the calling thread
-and maps ``nvc.PyNvVCExceptionUnsupported`` to ``UnsupportedMedia``; any other
-``nvc.PyNvVCException`` is the GPU's or the driver's failure (NVDEC conceals damaged slices
-rather than failing a picture) and goes up as it is, where ``handler.errors.needs_fresh_worker``
-recognises it by its module. Two injected failures: the stub's capability answer "unsupported"
+and maps ``nvc.PyNvVCExceptionUnsupported`` to ``NvdecRefused`` (an ``UnsupportedMedia``;
+``device="auto"`` renders again on the CPU); any other ``nvc.PyNvVCException`` is the GPU's or
+the driver's failure (NVDEC conceals damaged slices rather than failing a picture) and goes up
+as it is, where ``handler.errors.needs_fresh_worker`` recognises it by its module. Two injected failures: the stub's capability answer "unsupported"
 (what a GPU says to a profile or size it cannot decode) and a failing ``cuvidDecodePicture``.
 """
 
@@ -71,7 +71,7 @@ def test_unsupported_stream_raises_pynvvc_unsupported(run_nvc: Any, media: Any) 
     # CreateDecoder does not ask; the parser's sequence callback does, on the first packet.
     assert (out["raised"], out["stage"], out["frames"]) == ("PyNvVCExceptionUnsupported", "Decode", 0)
     assert "not supported" in out["message"]
-    # decode_nvdec catches this class first (-> UnsupportedMedia: the CPU path takes over)
+    # decode_nvdec catches this class first (-> NvdecRefused: "auto" renders again on the CPU)
     assert out["is_unsupported"] and not out["is_pynvvc"]
     assert out["module"] == "_PyNvVideoCodec" and out["fresh_worker"] is True
 

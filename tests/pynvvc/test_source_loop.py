@@ -110,7 +110,7 @@ def test_unsupported_streams_and_decode_failures(run_nvc: Any, media: Any) -> No
     unsupported = run_nvc(SOURCE, args={"path": path}, env={"PYNVVC_STUB_NVDEC_UNSUPPORTED": "1"})
     assert unsupported.returncode == 0, unsupported.explain()
     name, module, message = unsupported.value["outcome"]
-    assert (name, module) == ("UnsupportedMedia", "reelgpu.errors") and "use device='cpu'" in message
+    assert (name, module) == ("NvdecRefused", "reelgpu.errors") and "use device='cpu'" in message
     # A failed picture is the GPU's or the driver's failure, not the file's: it goes up as it is
     # (the handler answers INTERNAL and asks RunPod for a fresh worker).
     failed = run_nvc(SOURCE, args={"path": path}, env={"PYNVVC_STUB_FAIL_DECODE_AT": "5"})

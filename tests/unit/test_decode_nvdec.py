@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import av
 import pytest
 
-from reelgpu.errors import UnsupportedMedia
+from reelgpu.errors import NvdecRefused
 from reelgpu.media.decode_nvdec import annexb_packets, packet_data
 from reelgpu.media.seek import packets_from
 from tests.conftest import write_moving_bar
@@ -102,7 +102,7 @@ def test_av1_goes_as_stored(tmp_path: Path) -> None:
 
 def test_other_codecs_are_refused(tmp_path: Path) -> None:
     path = encode(tmp_path / "m.mp4", "mpeg4", {}, frames=5)
-    with av.open(str(path)) as c, pytest.raises(UnsupportedMedia, match="NVDEC is not used for mpeg4"):
+    with av.open(str(path)) as c, pytest.raises(NvdecRefused, match="NVDEC is not used for mpeg4"):
         next(annexb_packets(c.streams.video[0], c.demux(c.streams.video[0])))
 
 

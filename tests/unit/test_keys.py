@@ -188,6 +188,22 @@ def test_plan_checks_spec_limits_and_payload_size() -> None:
     assert err.value.code == "LIMIT_EXCEEDED"
 
 
+@pytest.mark.parametrize(("size", "refused"), [(10_000_000, False), (10_000_001, True)])
+def test_default_payload_limit_is_ten_megabytes(size: int, refused: bool) -> None:
+    """CONTRACT.md and RunPod's /run: a job payload of at most 10 MB (10,000,000 bytes)."""
+    from handler.envelope import payload_size
+
+    padded = envelope(params={**FRAMING, "meta": {"pad": ""}})
+    padded["params"]["meta"]["pad"] = "x" * (size - payload_size(padded))
+    assert payload_size(padded) == size
+    if refused:
+        with pytest.raises(JobError, match="payload is 10000001 bytes, over the limit of 10000000") as err:
+            plan_job(padded, Settings())
+        assert err.value.code == "LIMIT_EXCEEDED"
+    else:
+        assert plan_job(padded, Settings()).spec.meta["pad"]
+
+
 def test_plan_validates_keys_named_in_params() -> None:
     params = {"clips": [{"source_key": "../other-user/x.mp4"}]}
     with pytest.raises(JobError, match="params key") as err:

@@ -78,6 +78,18 @@ def test_overlay_legacy_opacity_and_colour_rules() -> None:
         parse_spec("overlay", {"highlight_color": "red"})
 
 
+def test_a_keyframe_colour_of_null_is_white() -> None:
+    """As the editor's renderer draws it; a null once meant "no stroke and no fill", which only
+    the export-wide ``highlight_color: "none"`` means."""
+    key = {"time": 0, "x": 1, "y": 1, "radiusX": 3, "radiusY": 4}
+    s = parse_spec("overlay", {"highlight_regions": [{"start_time": 0, "end_time": 2, "keyframes": [
+        {**key, "color": None}, {**key, "time": 1}, {**key, "time": 2, "color": "#00FF00"}]}]})
+    assert [k.color for k in s.highlight_regions[0].keyframes] == ["#FFFFFF", "#FFFFFF", "#00FF00"]
+    with pytest.raises(InvalidSpec, match="colour must be '#RRGGBB'"):
+        parse_spec("overlay", {"highlight_regions": [{"start_time": 0, "end_time": 2, "keyframes": [
+            {**key, "color": "white"}]}]})
+
+
 def test_annotate_clip_range_errors_name_the_clip() -> None:
     with pytest.raises(InvalidSpec, match=r"params.clips\[1\]"):
         parse_spec("annotate", {"clips": [{"start_time": 0, "end_time": 1}, {"start_time": 5, "end_time": 2}]})

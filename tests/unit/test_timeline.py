@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import pytest
@@ -14,6 +15,7 @@ from reelgpu.timeline import (
     clamp_box,
     clip_time_at,
     default_crop,
+    frame_count,
     output_duration,
     output_size,
     schedule,
@@ -138,10 +140,20 @@ def test_schedule_is_monotonic_and_duration_is_sum_of_length_over_speed(trim, se
     expected += (end - start) - sum(min(e, end) - max(s, start) for s, e, _ in segments if min(e, end) > max(s, start))
     assert output_duration(pieces) == pytest.approx(expected, rel=1e-6, abs=1e-6)
     frames = schedule([pieces], fps)
-    assert len(frames) == max(1, round(expected * fps))
+    assert len(frames) == frame_count(expected, fps)
     times = [f.picks[0].clip_t for f in frames]
     assert all(b >= a - 1e-9 for a, b in zip(times, times[1:]))
     assert all(start - 1e-9 <= t <= end + 1e-9 for t in times)
+
+
+@pytest.mark.parametrize("fps", [24, 25, 30, 50, 60])
+@pytest.mark.parametrize("tenths", range(1, 31))
+def test_frame_count_rounds_halves_up(fps: int, tenths: int) -> None:
+    """The nearest whole frame count, halves up: a cut [0, 0.5) at 25 fps keeps the 13 frames
+    that start in it, as [0, 0.7) keeps 18 (Python's round() went to the even neighbour: 12 and
+    18). Compared with exact fractions, so the float duration's noise must not matter."""
+    exact = Fraction(tenths, 10) * fps
+    assert frame_count(tenths / 10, Fraction(fps)) == math.floor(exact + Fraction(1, 2))
 
 
 @pytest.mark.parametrize("src_fps", [25, 30, 50, 60])
