@@ -73,12 +73,17 @@ def fetch_inputs(plan: Plan, storage: Storage, work: Path,
     return local[plan.input_full], sources, {path: shown[full] for full, path in local.items()}
 
 
-def name_keys(exc: Exception, names: Mapping[Path, str]) -> Exception:
-    """Rewrite scratch paths in a library error message into the storage keys they came from."""
-    message = str(exc)
+def keys_for_paths(message: str, names: Mapping[Path, str]) -> str:
+    """``message`` with the scratch paths (and file names) in it replaced by their storage keys."""
     for path, key in names.items():
         message = message.replace(str(path), key)
         message = re.sub(rf"(?<![\w/.-]){re.escape(path.name)}(?![\w.-])", lambda _m, k=key: k, message)
+    return message
+
+
+def name_keys(exc: Exception, names: Mapping[Path, str]) -> Exception:
+    """Rewrite scratch paths in a library error message into the storage keys they came from."""
+    message = keys_for_paths(str(exc), names)
     if isinstance(exc, reelgpu.ReelGpuError):
         exc.message = message
         exc.args = (message,)

@@ -31,7 +31,7 @@ import reelgpu
 
 from .context import JobContext
 from .errors import error_result
-from .inputs import fetch_inputs, name_keys
+from .inputs import fetch_inputs, keys_for_paths, name_keys
 from .outputs import collect_outputs, local_output_name
 from .plan import plan_job
 from .progress import ProgressSender, default_sender
@@ -43,6 +43,9 @@ log = logging.getLogger("handler.job")
 
 #: Prefix of every per-job temp dir (under ``REELGPU_SCRATCH_DIR`` or the system temp dir).
 SCRATCH_PREFIX = "reelgpu-job-"
+# The result's backend["fallback"] (the NVDEC refusal behind a CPU re-run) is cut to this, so a
+# long driver message cannot push the stored summary past its size budget.
+FALLBACK_CHARS = 300
 
 
 def process(job: Mapping[str, Any], storage: Storage, ctx: JobContext) -> dict[str, Any]:
@@ -83,6 +86,9 @@ def process(job: Mapping[str, Any], storage: Storage, ctx: JobContext) -> dict[s
         except reelgpu.ReelGpuError as exc:
             raise name_keys(exc, {**names, dst: env.output_key, work: "<scratch>"}) from None
         t_export = time.monotonic() - t0
+        if "fallback" in result.backend:  # why NVDEC's refusal sent it to the CPU: keys, not scratch paths
+            reason = keys_for_paths(result.backend["fallback"], {**names, dst: env.output_key, work: "<scratch>"})
+            result.backend["fallback"] = reason[:FALLBACK_CHARS]
         ctx.checkpoint()
 
         outputs = collect_outputs(plan, result, out_dir, dst)

@@ -311,13 +311,18 @@ class HighlightKeyframe(_Model):
     fill_opacity: Opacity | None = None
     opacity: Opacity | None = Field(None, description="legacy: maps to fillOpacity")
     # null is the default white, as the editor's renderer draws it; "no colour" is the whole
-    # export's highlight_color "none", never a keyframe's.
-    color: str = "#FFFFFF"
+    # export's highlight_color "none", never a keyframe's. (Never None once parsed; the type
+    # says null so that the JSON Schema accepts what the model accepts.)
+    color: str | None = "#FFFFFF"
 
     @field_validator("color", mode="before")
     @classmethod
-    def _keyframe_color(cls, value: str | None) -> str:
-        return "#FFFFFF" if value is None else _check_color(value)
+    def _keyframe_color(cls, value: object) -> str:
+        if value is None:
+            return "#FFFFFF"
+        if not isinstance(value, str):  # checked before pydantic's own type check runs
+            raise ValueError(f"colour must be '#RRGGBB', got {value!r}")
+        return _check_color(value)
 
     @model_validator(mode="after")
     def _legacy_opacity(self) -> HighlightKeyframe:

@@ -228,7 +228,7 @@ def schedule(clips: Sequence[Sequence[Piece]], fps: Fraction, transition: str = 
         starts.append(cursor)
         cursor += dur - (d if transition == "dissolve" else 0.0)
     total = cursor + (d if transition == "dissolve" else 0.0)
-    n_frames = max(1, int(round(total * float(fps))))
+    n_frames = frame_count(total, fps)
     frames: list[OutputFrame] = []
     c = 0
     for n in range(n_frames):

@@ -16,7 +16,7 @@ from ..backends import Backend
 from ..errors import InvalidSpec
 from ..limits import DEFAULT_LIMITS, Limits, check_input_limits, check_output_size
 from ..media.audio import fit_length, ramp, read_audio, silence, time_stretch
-from ..media.audio_feed import AudioFeed, EncodedAudio, PassthroughAudio
+from ..media.audio_feed import AudioFeed, EncodedAudio, PassthroughAudio, TranscodedAudio
 from ..media.probe import MediaInfo, probe
 from ..result import CancelCheck, ExportResult, ProgressCallback
 from ..specs import EncodeSettings
@@ -104,14 +104,12 @@ def can_copy_audio(info: MediaInfo) -> bool:
     return info.audio_codec == "aac"
 
 
-def whole_source_audio(path: Path, info: MediaInfo, seconds: float, fps: Fraction,
-                       encode: EncodeSettings) -> AudioFeed:
+def whole_source_audio(path: Path, info: MediaInfo, seconds: float, encode: EncodeSettings) -> AudioFeed:
     """The source's audio with its timing unchanged, as long as ``seconds`` of video: copied
-    bit-exactly when it is AAC, else encoded to AAC."""
+    bit-exactly when it is AAC, else encoded to AAC as the video advances (never held whole)."""
     if can_copy_audio(info):
         return PassthroughAudio(path)
-    clip = AudioClip(path, True, 0.0, [Piece(0.0, seconds, 1.0)])
-    return encoded_audio(assemble_audio([clip], fps, "cut", 0.0), encode)
+    return TranscodedAudio(path, seconds, encode.audio_bitrate_bps)
 
 
 def render_to_mp4(*, dst: Path, frames: Sequence[OutputFrame], clips: Sequence[pipeline.ClipSource],

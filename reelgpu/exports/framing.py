@@ -13,7 +13,7 @@ from ..device import Device
 from ..errors import InvalidSpec
 from ..frames import Planes
 from ..limits import DEFAULT_LIMITS, Limits, check_output_length, check_spec_limits
-from ..media.audio_feed import AudioFeed, PassthroughAudio
+from ..media.audio_feed import AudioFeed
 from ..media.decode_cpu import DecodedFrame
 from ..media.probe import MediaInfo
 from ..pipeline import ClipSource
@@ -27,6 +27,7 @@ from ..timeline import (
     Track,
     clamp_box,
     default_crop,
+    frame_count,
     is_identity_timing,
     output_duration,
     output_size,
@@ -37,10 +38,10 @@ from ._common import (
     AudioClip,
     Probes,
     assemble_audio,
-    can_copy_audio,
     encoded_audio,
     render_to_mp4,
     resolve_source,
+    whole_source_audio,
 )
 
 # The upscaler stage: (planes, crop box, out_w, out_h, rotation) -> planes of out_w x out_h.
@@ -94,8 +95,10 @@ def _audio(spec: FramingSpec, plans: list[ClipPlan], fps: Fraction) -> AudioFeed
         return None
     only = plans[0]
     if (len(plans) == 1 and only.origin_s == 0 and abs(only.duration_s - only.info.duration_s) < 1e-3
-            and is_identity_timing(only.pieces, only.duration_s) and can_copy_audio(only.info)):
-        return PassthroughAudio(only.path)  # timing unchanged, AAC: copy the packets, bit-exact
+            and is_identity_timing(only.pieces, only.duration_s)):
+        # Timing unchanged: AAC packets copied bit-exactly, other audio streamed into AAC.
+        seconds = frame_count(output_duration(only.pieces), fps) / float(fps)
+        return whole_source_audio(only.path, only.info, seconds, spec.encode)
     clips = [AudioClip(p.path, p.info.has_audio, p.origin_s, p.pieces) for p in plans]
     return encoded_audio(assemble_audio(clips, fps, spec.transition.type, spec.transition.duration), spec.encode)
 

@@ -166,7 +166,7 @@ def overlay(src: str | Path, dst: str | Path, spec: OverlaySpec | dict, *, devic
     result = render_to_mp4(dst=dst, frames=frames, clips=[ClipSource(src, 0.0, info.rotation)], render=render,
                            size=info.picture_size, fps=fps,
                            encode=spec.encode,
-                           audio=whole_source_audio(src, info, len(frames) / float(fps), fps, spec.encode)
+                           audio=whole_source_audio(src, info, len(frames) / float(fps), spec.encode)
                            if include_audio else None,
                            backend=backend, limits=limits, progress=progress, cancel=cancel, started=started)
     result.meta = spec.meta

@@ -74,35 +74,159 @@ class PassthroughAudio:
         self._in.close()
 
 
-class EncodedAudio:
-    """Encodes prepared 48 kHz stereo samples to AAC, a chunk at a time as the video advances."""
+class AacEncoder:
+    """48 kHz stereo float samples -> AAC packets, in 1024-sample frames (the encoder's frame
+    size; only the last may be shorter), each timed by the count of samples before it."""
 
-    def __init__(self, samples: np.ndarray, bitrate: int) -> None:
-        self._samples = np.ascontiguousarray(samples, dtype=np.float32)
+    FRAME = 1024
+
+    def __init__(self, bitrate: int) -> None:
         self._bitrate = bitrate
-        self._pos = 0
         self._stream: av.AudioStream | None = None
+        self._held = np.zeros((2, 0), np.float32)  # less than a frame, waiting for more
+        self._encoded = 0  # samples sent to the encoder
+
+    @property
+    def samples_pushed(self) -> int:
+        return self._encoded + self._held.shape[1]
 
     def attach(self, out: av.container.OutputContainer) -> None:
         self._stream = out.add_stream("aac", rate=RATE)
         self._stream.layout = "stereo"
         self._stream.bit_rate = self._bitrate
 
+    def push(self, out: av.container.OutputContainer, samples: np.ndarray) -> None:
+        """Encode ``samples`` next: whole frames now, the rest with the next push or flush."""
+        pending = np.concatenate([self._held, samples], axis=1) if self._held.shape[1] else samples
+        whole = pending.shape[1] // self.FRAME * self.FRAME
+        for k in range(0, whole, self.FRAME):
+            self._encode(out, pending[:, k:k + self.FRAME])
+        self._held = np.array(pending[:, whole:], np.float32)
+
+    def flush(self, out: av.container.OutputContainer) -> None:
+        if self._held.shape[1]:
+            self._encode(out, self._held)
+            self._held = np.zeros((2, 0), np.float32)
+        for packet in self._stream.encode(None):
+            out.mux(packet)
+
+    def _encode(self, out: av.container.OutputContainer, samples: np.ndarray) -> None:
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples, np.float32), format="fltp", layout="stereo")
+        frame.sample_rate = RATE
+        frame.pts = self._encoded
+        frame.time_base = Fraction(1, RATE)
+        self._encoded += samples.shape[1]
+        for packet in self._stream.encode(frame):
+            out.mux(packet)
+
+
+class EncodedAudio:
+    """Encodes prepared 48 kHz stereo samples to AAC, a chunk at a time as the video advances."""
+
+    def __init__(self, samples: np.ndarray, bitrate: int) -> None:
+        self._samples = np.ascontiguousarray(samples, dtype=np.float32)
+        self._encoder = AacEncoder(bitrate)
+        self._pos = 0
+
+    def attach(self, out: av.container.OutputContainer) -> None:
+        self._encoder.attach(out)
+
     def mux_until(self, out: av.container.OutputContainer, t_s: float) -> None:
-        stop = min(self._samples.shape[1], int(t_s * RATE) if t_s != float("inf") else self._samples.shape[1])
-        chunk = 1024
-        while self._pos < stop:
-            n = min(chunk, self._samples.shape[1] - self._pos)
-            frame = av.AudioFrame.from_ndarray(self._samples[:, self._pos:self._pos + n].copy(),
-                                               format="fltp", layout="stereo")
-            frame.sample_rate = RATE
-            frame.pts = self._pos
-            frame.time_base = Fraction(1, RATE)
-            self._pos += n
-            for packet in self._stream.encode(frame):
-                out.mux(packet)
+        stop = self._samples.shape[1] if t_s == float("inf") else min(self._samples.shape[1], int(t_s * RATE))
+        if stop > self._pos:
+            self._encoder.push(out, self._samples[:, self._pos:stop])
+            self._pos = stop
 
     def finish(self, out: av.container.OutputContainer) -> None:
         self.mux_until(out, float("inf"))
-        for packet in self._stream.encode(None):
-            out.mux(packet)
+        self._encoder.flush(out)
+
+
+# Timestamps this close to where the samples so far end are taken as contiguous (0.5 ms).
+_JITTER = 24
+
+
+class TranscodedAudio:
+    """The source's whole audio, timing unchanged, encoded to AAC as the video advances: for
+    sources whose audio cannot be copied (MP3, Opus, PCM). Streams: a 4 h input's audio would
+    be ~5.5 GB as one float array. Samples are placed by their timestamps on the video's clock,
+    as :func:`~reelgpu.media.audio.read_audio` does (gaps become silence), and the whole is
+    cut or padded to ``seconds``, the video's length."""
+
+    def __init__(self, src: str | Path, seconds: float, bitrate: int) -> None:
+        self._name = Path(src).name
+        self._total = max(0, int(round(seconds * RATE)))
+        try:
+            self._in = open_media(src)
+        except av.error.FFmpegError:
+            raise CorruptMedia(f"{self._name}: cannot be opened to read its audio") from None
+        if not self._in.streams.audio:
+            self._in.close()
+            raise CorruptMedia(f"{self._name}: has no audio stream")
+        self._in_stream = self._in.streams.audio[0]
+        video = self._in.streams.video[0] if self._in.streams.video else None
+        self._origin = float(video.start_time * video.time_base) if video and video.start_time else 0.0
+        self._frames = self._in.decode(self._in_stream)
+        self._resampler = av.AudioResampler(format="fltp", layout="stereo", rate=RATE)
+        self._encoder = AacEncoder(bitrate)
+        self._buffer: list[np.ndarray] = []  # decoded samples right after those pushed to the encoder
+        self._buffered = 0
+        self._source_done = False
+
+    def attach(self, out: av.container.OutputContainer) -> None:
+        self._encoder.attach(out)
+
+    def mux_until(self, out: av.container.OutputContainer, t_s: float) -> None:
+        want = self._total if t_s == float("inf") else min(self._total, int(t_s * RATE))
+        try:
+            while self._encoder_pos() + self._buffered < want and not self._source_done:
+                self._decode_more()
+        except av.error.FFmpegError as exc:
+            self._in.close()
+            raise CorruptMedia(f"{self._name}: audio decoding failed ({exc.__class__.__name__})") from None
+        if self._source_done and self._encoder_pos() + self._buffered < want:
+            self._append(np.zeros((2, want - self._encoder_pos() - self._buffered), np.float32))  # a short stream
+        self._encode(out, want)
+
+    def finish(self, out: av.container.OutputContainer) -> None:
+        self.mux_until(out, float("inf"))
+        self._encoder.flush(out)
+        self._in.close()
+
+    def _encoder_pos(self) -> int:
+        return self._encoder.samples_pushed
+
+    def _decode_more(self) -> None:
+        frame = next(self._frames, None)
+        if frame is None:
+            self._source_done = True
+            return
+        end = self._encoder_pos() + self._buffered  # output index of the next sample to buffer
+        at = float(frame.pts * self._in_stream.time_base) - self._origin if frame.pts is not None else end / RATE
+        first = int(round(at * RATE))
+        if abs(first - end) <= _JITTER:
+            first = end  # rounding, or the resampler's few samples of delay: not a gap
+        for chunk in self._resampler.resample(frame):
+            samples = chunk.to_ndarray()[:2].astype(np.float32, copy=False)
+            if first > end:
+                self._append(np.zeros((2, first - end), np.float32))  # a gap in the source: silence
+                end = first
+            skip = end - first  # already covered (an overlap) or before the video's start
+            if skip < samples.shape[1]:
+                self._append(samples[:, skip:])
+                end += samples.shape[1] - skip
+            first += samples.shape[1]
+
+    def _append(self, samples: np.ndarray) -> None:
+        self._buffer.append(np.ascontiguousarray(samples))
+        self._buffered += samples.shape[1]
+
+    def _encode(self, out: av.container.OutputContainer, upto: int) -> None:
+        n = min(upto - self._encoder_pos(), self._buffered)
+        if n <= 0:
+            return
+        joined = np.concatenate(self._buffer, axis=1) if len(self._buffer) > 1 else self._buffer[0]
+        self._encoder.push(out, joined[:, :n])
+        rest = joined[:, n:]
+        self._buffer = [rest] if rest.shape[1] else []
+        self._buffered = rest.shape[1]

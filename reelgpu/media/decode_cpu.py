@@ -16,8 +16,9 @@ import numpy as np
 
 from ..errors import CorruptMedia
 from ..frames import Planes
+from .avi_times import AviClock, avi_timing
 from .probe import open_media
-from .seek import packets_from, stream_origin
+from .seek import packets_from, stream_origin, timestamp_tolerance
 
 
 @dataclass
@@ -90,10 +91,11 @@ class PyAVVideoSource:
         if count > 1:
             self._stream.thread_type = "AUTO"  # frame threads where the codec has them
         self._origin = stream_origin(self._stream)
-        # AVI stores no presentation times: one chunk per frame, timed by its index. FFmpeg
-        # guesses them from decode order, which gives B-frame pictures times out of order
-        # (2, 8, 6 ... frames) and would show them shuffled: see _frame_times.
+        self.pts_tolerance_s = timestamp_tolerance(self._stream)  # for the frame loop's picker
+        # AVI stores no presentation times, and FFmpeg's guesses shuffle B-frame pictures and
+        # put H.264 a frame late: media/avi_times.py times them instead.
         self._frame_indexed = self._container.format.name == "avi"
+        self._avi = avi_timing(self.path) if self._frame_indexed else None
 
     def __iter__(self) -> Iterator[DecodedFrame]:
         tb = self._stream.time_base
@@ -109,24 +111,18 @@ class PyAVVideoSource:
             raise CorruptMedia(f"{self.path.name}: decoding failed ({exc.__class__.__name__})") from None
 
     def _frame_times(self) -> Iterator[tuple[av.VideoFrame, int]]:
-        """Frames with their presentation time in stream ticks; frames without one are dropped.
-
-        In AVI the stream's time base is the frame period and the decoder hands pictures out in
-        display order, so each picture comes one tick after the one before it, counted from the
-        first picture decoded (a key frame, whose guessed time is right).
-        """
-        first: int | None = None
-        for n, frame in enumerate(f for f in self._frames() if f.pts is not None):
-            if not self._frame_indexed:
-                yield frame, frame.pts
-                continue
-            first = frame.pts if first is None else first
-            yield frame, first + n
-
-    def _frames(self) -> Iterator[av.VideoFrame]:
+        """Decoded pictures with their presentation time in stream ticks; pictures without one
+        are dropped. AVI has none: :class:`~reelgpu.media.avi_times.AviClock` gives them."""
+        clock = AviClock(self._avi) if self._avi is not None else None
         # The demuxer's last packet is empty: decoding it flushes the frames the threads hold.
-        for packet in packets_from(self._container, self._stream, self.start_s):
-            yield from packet.decode()
+        lead = self._avi.pts_lead if self._avi is not None else 0
+        for packet in packets_from(self._container, self._stream, self.start_s, lead):
+            if clock is not None:
+                clock.fed(packet)
+            for frame in packet.decode():
+                pts = frame.pts if clock is None else clock.time_of(frame)
+                if pts is not None:
+                    yield frame, pts
 
     def close(self) -> None:
         self._container.close()

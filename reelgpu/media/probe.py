@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -280,6 +281,39 @@ def check_iso_structure(path: str | Path) -> None:
                                    f"but the samples last {longest:.3f} s")
 
 
+def _video_duration(container: av.container.InputContainer, vs: av.video.stream.VideoStream, start: float) -> float:
+    """Seconds from the video's first frame to its end (frame times count from its first frame).
+
+    The stream's own duration where the container has one (MP4, AVI). Matroska has none, but
+    FFmpeg's and mkvmerge's muxers tag each track with its end time (``DURATION``). Failing
+    both, the file's end: not its duration, which counts from the earliest stream (AAC's
+    priming puts audio ~21 ms before the video, and 121 frames were scheduled for 120).
+    """
+    if vs.duration is not None:
+        return float(vs.duration * vs.time_base)
+    tagged = _tag_seconds(vs.metadata.get("DURATION") or vs.metadata.get("duration"))
+    if tagged is not None:
+        return max(0.0, tagged - start)
+    if container.duration is not None:
+        end = (container.start_time or 0) / av.time_base + container.duration / av.time_base
+        return max(0.0, end - start)
+    return 0.0
+
+
+def _tag_seconds(value: str | None) -> float | None:
+    """``HH:MM:SS.fffffffff`` (Matroska's DURATION tag) in seconds; None if it is not one."""
+    if not value:
+        return None
+    parts = value.strip().split(":")
+    try:
+        if len(parts) != 3:
+            return None
+        seconds = int(parts[0]) * 3600 + int(parts[1]) * 60 + float(parts[2])
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
 def probe(path: str | Path) -> MediaInfo:
     """Read container and stream facts; decode at most one frame (for rotation metadata).
 
@@ -319,12 +353,8 @@ def probe(path: str | Path) -> MediaInfo:
             raise UnsupportedMedia(f"{path.name}: frame rate of {float(fps):.4g} fps is outside "
                                    f"{float(MIN_FPS):g}..{MAX_FPS} fps")
         time_base = Fraction(vs.time_base)
-        if vs.duration is not None:
-            duration = float(vs.duration * vs.time_base)
-        elif container.duration is not None:
-            duration = container.duration / av.time_base
-        else:
-            duration = 0.0
+        start = float(vs.start_time * vs.time_base) if vs.start_time is not None else 0.0
+        duration = _video_duration(container, vs, start)
         frame_count = int(vs.frames) or int(round(duration * fps))
         if frame_count > 2 * duration * fps + 16:
             # Exports schedule frame_count frames; a count the duration cannot hold is forged.
@@ -334,7 +364,6 @@ def probe(path: str | Path) -> MediaInfo:
         audio = container.streams.audio[0] if container.streams.audio else None
         if audio is not None and audio.codec_context is None:
             raise UnsupportedMedia(f"{path.name}: unknown audio codec")
-        start = float(vs.start_time * vs.time_base) if vs.start_time is not None else 0.0
         w, h = cc.width, cc.height
         upright = (h, w) if rotation in (90, 270) else (w, h)
         return MediaInfo(

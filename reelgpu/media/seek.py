@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import av
 
-__all__ = ["packets_from", "stream_origin"]
+__all__ = ["packets_from", "stream_origin", "timestamp_tolerance"]
 
 # Decoding from the file's start costs less than a seek below this start time.
 SEEK_FROM_S = 0.5
@@ -32,10 +32,25 @@ def stream_origin(stream: av.video.stream.VideoStream) -> float:
     return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
 
 
+def timestamp_tolerance(stream: av.video.stream.VideoStream) -> float:
+    """How far past a moment a frame's stored time may be and the frame still count as on
+    screen then. Matroska stores milliseconds: frame 2 of 30 fps is at 0.067 s, 0.33 ms after
+    2/30 s, and a 0.1 ms tolerance dropped every third frame and showed its neighbour twice.
+    Rounding to the time base is off by at most half a tick; more would take frames early: at
+    29.97 fps frame 34 starts 1 ms after 1.0 s + 4 frames and is stored 0.53 ms after it.
+    Half a tick (plus float noise), at most a quarter of a frame, at least 0.1 ms."""
+    tick = float(stream.time_base) if stream.time_base else 0.0
+    rate = stream.average_rate or stream.guessed_rate
+    quarter_frame = 0.25 / float(rate) if rate else 0.01
+    return max(_PTS_EPS, min(0.5 * tick + 1e-6, quarter_frame))
+
+
 def packets_from(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
-                 start_s: float) -> Iterator[av.Packet]:
+                 start_s: float, pts_lead: int = 0) -> Iterator[av.Packet]:
     """``stream``'s packets in file order from the last key frame at or before ``start_s``
-    (seconds from the stream's first frame), ending with the demuxer's empty flush packet."""
+    (seconds from the stream's first frame), ending with the demuxer's empty flush packet.
+    ``pts_lead``: ticks by which the demuxer's key frame times run ahead of the truth (AVI,
+    :func:`reelgpu.media.avi_times.avi_timing`)."""
     tb, origin = stream.time_base, stream_origin(stream)
     back = 0.0
     while True:
@@ -55,7 +70,7 @@ def packets_from(container: av.container.InputContainer, stream: av.video.stream
         if first is None or not first.size:  # no key frame after the seek point
             back = max(1.0, 2 * back)
             continue
-        if first.pts is not None and float(first.pts * tb) - origin > start_s + _PTS_EPS:
+        if first.pts is not None and float((first.pts - pts_lead) * tb) - origin > start_s + _PTS_EPS:
             back = max(1.0, 2 * back)  # the seek landed past the key frame we need
             continue
         yield first

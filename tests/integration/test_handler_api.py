@@ -425,3 +425,22 @@ def test_progress_is_throttled_and_monotonic() -> None:
     fast.frames(10, 10)
     assert [p["progress"] for p in sent[1:]] == [74, 90]
     assert sent[-1]["phase"] == "encoding"
+
+
+def test_a_cpu_fallback_reason_names_keys_not_scratch_paths(local_job: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """backend["fallback"] (NVDEC refused mid-decode, the export ran again on the CPU) reaches
+    the caller with the input's storage key, never the worker's scratch path, and short."""
+    storage, settings, job = local_job
+    real = reelgpu.framing
+
+    def refused_then_cpu(src: Any, dst: Any, spec: Any, **kwargs: Any) -> reelgpu.ExportResult:
+        result = real(src, dst, spec, **{**kwargs, "device": "cpu"})
+        result.backend["fallback"] = f"{src}: NVDEC cannot decode it ({'driver detail ' * 100}); use device='cpu'"
+        return result
+
+    monkeypatch.setattr(reelgpu, "framing", refused_then_cpu, raising=False)
+    out = hjob.run_job_sync(job, storage, JobContext(settings, lambda p: None))
+    assert out["status"] == "success", out
+    reason = out["backend"]["fallback"]
+    assert reason.startswith(f"{job['input']['input_key']}: NVDEC cannot decode it") and len(reason) == 300
+    assert "reelgpu-job-" not in reason and str(settings.scratch_dir or "/tmp") not in reason

@@ -1,15 +1,19 @@
-"""PassthroughAudio: the audio packet copy opens inputs like every other reader, and a source
-whose packets cannot be copied is the source's fault (CORRUPT_MEDIA), not a bug."""
+"""Audio feeds. PassthroughAudio: the audio packet copy opens inputs like every other reader,
+and a source whose packets cannot be copied is the source's fault (CORRUPT_MEDIA), not a bug.
+TranscodedAudio: a whole source's audio streamed into AAC, as the in-memory path would make it."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 from reelgpu.errors import CorruptMedia
-from reelgpu.media.audio_feed import PassthroughAudio
+from reelgpu.media.audio import RATE, fit_length, read_audio
+from reelgpu.media.audio_feed import EncodedAudio, PassthroughAudio, TranscodedAudio
 
 
 def _copy_all(feed: PassthroughAudio, dst: Path) -> int:
@@ -54,3 +58,57 @@ def test_packets_the_muxer_refuses_are_corrupt_media(sample_30: Path, tmp_path: 
     feed._packets = iter(packets[:10] + packets[:10])  # the same DTS again: not monotonic
     with pytest.raises(CorruptMedia, match=r"s30\.mp4: its audio packets cannot be copied"):
         _copy_all(feed, tmp_path / "a.mp4")
+
+
+def _encode_alone(feed, dst: Path, seconds: float, step_s: float = 1 / 30) -> np.ndarray:
+    """``feed`` muxed as the writer does (a step per video frame), decoded back: (2, n) samples."""
+    with av.open(str(dst), "w", format="mp4") as out:
+        feed.attach(out)
+        t = 0.0
+        while t < seconds:
+            t += step_s
+            feed.mux_until(out, t)
+        feed.finish(out)
+    with av.open(str(dst)) as back:
+        return np.concatenate([f.to_ndarray() for f in back.decode(audio=0)], axis=1)
+
+
+@pytest.fixture(scope="module")
+def pcm_source(sample_30: Path, tmp_path_factory: pytest.TempPathFactory, ffmpeg: str) -> Path:
+    """sample_30 (440 Hz) with its audio as 44.1 kHz PCM: resampled on the way, as MP3s are."""
+    dst = tmp_path_factory.mktemp("pcm") / "pcm.mov"
+    subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-i", str(sample_30), "-c:v", "copy", "-c:a", "pcm_s16le",
+                    "-ar", "44100", str(dst)], check=True)
+    return dst
+
+
+def test_transcoded_matches_the_in_memory_path(pcm_source: Path, tmp_path: Path) -> None:
+    streamed = _encode_alone(TranscodedAudio(pcm_source, 2.0, 192_000), tmp_path / "s.mp4", 2.0)
+    whole = fit_length(read_audio(pcm_source, 0.0, 2.0), int(2.0 * RATE))
+    in_memory = _encode_alone(EncodedAudio(whole, 192_000), tmp_path / "m.mp4", 2.0)
+    assert streamed.shape == in_memory.shape and abs(streamed.shape[1] - 2 * RATE) <= 1024
+    # The same sound, at most 0.5 ms apart: read_audio places each resampled chunk at its frame's
+    # timestamp, leaving the resampler's delay as a few zero samples after the first chunk; the
+    # stream takes such small offsets as contiguous.
+    inner = slice(4800, 4800 + 80_000)
+    best = min(np.abs(streamed[:, inner] - np.roll(in_memory, -lag, axis=1)[:, inner]).max() for lag in range(-24, 25))
+    assert best < 0.05  # AAC noise; a wrong or missing stretch of the 0.3-amplitude tone is ~0.3
+
+
+def test_transcoded_streams_instead_of_decoding_everything(pcm_source: Path, tmp_path: Path) -> None:
+    feed = TranscodedAudio(pcm_source, 2.0, 192_000)
+    with av.open(str(tmp_path / "a.mp4"), "w", format="mp4") as out:
+        feed.attach(out)
+        feed.mux_until(out, 0.5)
+        decoded = feed._encoder_pos() + feed._buffered
+        assert 0.5 * RATE <= decoded < 0.5 * RATE + 8192  # half a second, plus one source frame
+        feed.finish(out)
+
+
+@pytest.mark.parametrize("seconds", [1.0, 3.0])
+def test_transcoded_is_cut_or_padded_to_the_video(pcm_source: Path, tmp_path: Path, seconds: float) -> None:
+    """The source has 2 s: a 1 s video cuts it, a 3 s one gets a second of silence."""
+    got = _encode_alone(TranscodedAudio(pcm_source, seconds, 192_000), tmp_path / "a.mp4", seconds)
+    assert abs(got.shape[1] - seconds * RATE) <= 1024
+    if seconds > 2:
+        assert np.abs(got[:, int(2.1 * RATE):]).max() < 1e-3 < np.abs(got[:, : int(1.9 * RATE)]).max()

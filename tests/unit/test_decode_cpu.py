@@ -38,38 +38,46 @@ def test_source_opens_its_decoder_with_that_count(sample_30: Path) -> None:
         explicit.close()
 
 
-def display_order_lumas(ffmpeg: str, path: Path, width: int, height: int) -> list[np.ndarray]:
+def display_order_lumas(ffmpeg: str, path: Path, width: int, height: int,
+                        pix_fmt: str = "yuv420p") -> list[np.ndarray]:
     """Every picture's luma as the ffmpeg CLI decodes it, in display order (no frame dropped
     or repeated for its timestamps: passthrough)."""
     raw = subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-i", str(path), "-fps_mode", "passthrough",
-                          "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"], check=True, capture_output=True).stdout
+                          "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"], check=True, capture_output=True).stdout
     size = width * height * 3 // 2
     return [np.frombuffer(raw[i:i + size], np.uint8)[: width * height].reshape(height, width)
             for i in range(0, len(raw), size)]
 
 
-@pytest.mark.parametrize("codec", ["libx264", "mpeg4"])
+@pytest.mark.parametrize("codec", ["libx264 -bf 2", "libx264 -bf 0", "mpeg4 -bf 2", "mpeg4 -bf 0",
+                                   "mjpeg -pix_fmt yuvj420p"])
+@pytest.mark.parametrize("dropped", [False, True], ids=["every-frame", "frames-10-19-skipped"])
 @pytest.mark.parametrize("start_s", [0.0, 1.05])
-def test_avi_with_b_frames_comes_out_in_display_order_one_frame_apart(ffmpeg: str, tmp_path: Path, codec: str,
-                                                                       start_s: float) -> None:
-    """AVI has no presentation times; FFmpeg's guesses put B-frame pictures of H.264 at 1, 3,
-    4, 2 ... frames, which the frame loop would have shown shuffled."""
-    path = tmp_path / "bframes.avi"
+def test_avi_pictures_are_timed_by_their_display_index(ffmpeg: str, tmp_path: Path, codec: str, dropped: bool,
+                                                       start_s: float) -> None:
+    """AVI has no presentation times. FFmpeg's guesses put H.264 B-frame pictures at 1, 3, 4,
+    2 ... frames (the frame loop showed them shuffled) and every H.264 picture a frame late
+    (the first one shown twice, the last never). The picture of frame k is at k / fps, also
+    after frames a capture skipped (empty chunks: the times jump)."""
+    path = tmp_path / "clip.avi"
+    skip = ["-vf", "select='not(between(n,10,19))'", "-fps_mode", "passthrough"] if dropped else []
     subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=2",
-                    "-c:v", codec, "-bf", "2", "-g", "30", str(path)], check=True)
-    expected = display_order_lumas(ffmpeg, path, 320, 240)
-
-    def decode(start_s: float) -> tuple[list[float], list[np.ndarray]]:
-        source = PyAVVideoSource(path, start_s=start_s)
-        try:
-            frames = list(source)
-        finally:
-            source.close()
-        return [round(f.pts_s * 30, 6) for f in frames], [f.planes.y for f in frames]
-
-    ticks, lumas = decode(start_s)
-    assert ticks == [ticks[0] + n for n in range(len(ticks))]  # one frame period apart, in order
-    assert len(lumas) == len(expected) - (30 if start_s > 1 else 0)  # from the key frame at 1 s
-    for got, want in zip(lumas, expected[len(expected) - len(lumas):]):
-        assert np.array_equal(got, want)  # the same picture in the same place
-    assert ticks == decode(0.0)[0][-len(ticks):]  # timed as when decoded from the start
+                    *skip, "-c:v", *codec.split(), "-g", "30", str(path)], check=True)
+    shown = [k for k in range(60) if not (dropped and 10 <= k < 20)]  # the source frames the file holds
+    # the ffmpeg CLI's pictures in display order, in the stream's own pixel format (no range change)
+    pictures = display_order_lumas(ffmpeg, path, 320, 240, "yuvj420p" if "mjpeg" in codec else "yuv420p")
+    assert len(pictures) == len(shown)
+    source = PyAVVideoSource(path, start_s=start_s)
+    try:
+        frames = list(source)
+    finally:
+        source.close()
+    ticks = [f.pts_s * 30 for f in frames]
+    assert all(t == pytest.approx(round(t), abs=1e-6) for t in ticks)
+    assert [round(t) for t in ticks] == shown[len(shown) - len(frames):]  # each at its frame's time, to the end
+    # from the key frame at or before 1.05 s: 1.0 s, or 0 where frames 10-19 are gone (the next
+    # key frame, 30 frames on, is frame 40 then); each MJPEG frame is one
+    key = 0 if start_s == 0 or (dropped and "mjpeg" not in codec) else (31 if "mjpeg" in codec else 30)
+    assert round(ticks[0]) == key
+    for frame, picture in zip(frames, pictures[len(pictures) - len(frames):]):
+        assert np.array_equal(frame.planes.y, picture)  # and the right picture there

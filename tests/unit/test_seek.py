@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from reelgpu.media.avi_times import avi_timing
 from reelgpu.media.decode_cpu import PyAVVideoSource
 from reelgpu.media.samples import make_sample_video
+from reelgpu.media.seek import packets_from
 from tests.conftest import remux_video
 
 
@@ -27,12 +29,15 @@ def pts_from(path: Path, start_s: float) -> list[float]:
 
 
 def key_frame_times(path: Path) -> list[float]:
+    """When each key frame is shown. AVI has no presentation times: FFmpeg's guess for its key
+    frames runs ahead by a constant (avi_times.avi_timing)."""
     import av
 
+    lead = avi_timing(path).pts_lead if path.suffix == ".avi" else 0
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         origin = float(s.start_time * s.time_base) if s.start_time is not None else 0.0
-        return [round(float(p.pts * s.time_base) - origin, 6) for p in c.demux(s) if p.is_keyframe and p.size]
+        return [round(float((p.pts - lead) * s.time_base) - origin, 6) for p in c.demux(s) if p.is_keyframe and p.size]
 
 
 @pytest.fixture(scope="module", params=[30, 60, 250])  # 250: x264's default, a single key frame
@@ -69,14 +74,23 @@ def lavfi_video(ffmpeg: str, dst: Path, gop: int, seconds: float = 4.0) -> Path:
     return dst
 
 
-@pytest.mark.parametrize("start_s", [0.6, 1.0, 2.0])
-def test_avi_where_the_seek_must_go_back_to_the_start(ffmpeg: str, tmp_path: Path, start_s: float) -> None:
-    """PyAV's AVI key frames come a frame after their index time, so a start on a key frame
-    seeks back to the file start, which AVI refuses below timestamp 0 (it was CORRUPT_MEDIA)."""
+@pytest.mark.parametrize(("start_s", "key_index"), [(0.6, 0), (1.0, 0), (2.0, 30)])
+def test_avi_where_the_seek_must_go_back_to_the_start(ffmpeg: str, tmp_path: Path, start_s: float,
+                                                      key_index: int) -> None:
+    """A seek landing on a key frame after the start goes back, here to the file start, which
+    AVI refuses below timestamp 0 (it was CORRUPT_MEDIA). Forced by leaving out the lead of
+    FFmpeg's guessed AVI times: the key frame at 1.0 s then looks 1/30 s late."""
+    import av
+
     path = lavfi_video(ffmpeg, tmp_path / "clip.avi", gop=30)
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        packets = [p for p in packets_from(c, stream, start_s, pts_lead=0) if p.size]
+    assert packets[0].is_keyframe and packets[0].dts == key_index
+    assert [p.dts for p in packets] == list(range(key_index, 120))  # then every packet to the end
     everything = pts_from(path, 0.0)
-    got = pts_from(path, start_s)
-    assert got == everything[-len(got):] and (got[0] <= start_s + 1e-6 or got[0] == everything[0])
+    got = pts_from(path, start_s)  # with the lead: from the key frame at or before the start
+    assert got == everything[-len(got):] and got[0] == max(k for k in (0.0, 1.0, 2.0, 3.0) if k <= start_s)
 
 
 def test_a_recording_cut_mid_stream_starts_at_its_first_key_frame(ffmpeg: str, tmp_path: Path) -> None:

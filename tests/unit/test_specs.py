@@ -85,9 +85,10 @@ def test_a_keyframe_colour_of_null_is_white() -> None:
     s = parse_spec("overlay", {"highlight_regions": [{"start_time": 0, "end_time": 2, "keyframes": [
         {**key, "color": None}, {**key, "time": 1}, {**key, "time": 2, "color": "#00FF00"}]}]})
     assert [k.color for k in s.highlight_regions[0].keyframes] == ["#FFFFFF", "#FFFFFF", "#00FF00"]
-    with pytest.raises(InvalidSpec, match="colour must be '#RRGGBB'"):
-        parse_spec("overlay", {"highlight_regions": [{"start_time": 0, "end_time": 2, "keyframes": [
-            {**key, "color": "white"}]}]})
+    for bad in ("white", 123, 1.5, True, ["#FFFFFF"], {"hex": "#FFFFFF"}):
+        with pytest.raises(InvalidSpec, match=r"keyframes\[0\]\.color: .*colour must be '#RRGGBB'"):
+            parse_spec("overlay", {"highlight_regions": [{"start_time": 0, "end_time": 2, "keyframes": [
+                {**key, "color": bad}]}]})
 
 
 def test_annotate_clip_range_errors_name_the_clip() -> None:
