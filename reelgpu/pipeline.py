@@ -25,8 +25,7 @@ from .result import CancelCheck, ProgressCallback
 from .timeline import OutputFrame, Pick
 
 _END = object()
-# A frame is "on screen" from its pts until the next one; allow for float noise in pts math
-# (sources may say more: a coarse time base, FrameSource.pts_tolerance_s).
+# A frame is "on screen" from its pts until the next one; allow for float noise in pts math.
 _PTS_EPS = 1e-4
 
 
@@ -40,9 +39,6 @@ class ClipSource:
 
 
 class FrameSource(Protocol):
-    """Decoded frames in presentation order. May also have ``pts_tolerance_s``: how far past a
-    moment a frame's stored time may be and still count as on screen then (default 0.1 ms)."""
-
     def __iter__(self) -> Iterator[DecodedFrame]: ...
     def close(self) -> None: ...
 
@@ -126,7 +122,6 @@ class _Picker:
         self._stop = stop
         self._current: DecodedFrame | None = None
         self._next: DecodedFrame | None | object = None
-        self._tolerance = getattr(source, "pts_tolerance_s", _PTS_EPS)
 
     def _peek(self) -> DecodedFrame | None:
         if self._next is None:
@@ -136,7 +131,7 @@ class _Picker:
     def at(self, t: float) -> DecodedFrame:
         while True:
             nxt = self._peek()
-            if nxt is None or (self._current is not None and nxt.pts_s > t + self._tolerance):
+            if nxt is None or (self._current is not None and nxt.pts_s > t + _PTS_EPS):
                 break
             self._current, self._next = nxt, None
         if self._current is None:

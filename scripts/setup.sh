@@ -7,13 +7,15 @@ cd "$(dirname "$0")/.."
 extras="${1:-}"
 need_ffmpeg="${2:-no}"
 
-if [ "$need_ffmpeg" = "ffmpeg" ] && { ! command -v ffmpeg >/dev/null 2>&1 || [ ! -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]; }; then
+if [ "$need_ffmpeg" = "ffmpeg" ] && { ! command -v ffmpeg >/dev/null 2>&1 || ! command -v mkvmerge >/dev/null 2>&1 \
+                                      || [ ! -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]; }; then
   # ffmpeg is only an outside oracle for tests and a peer for benchmarks (reelgpu itself uses
-  # PyAV); a CJK font lets the banner tests check real CJK glyphs, not just "no error".
+  # PyAV); mkvmerge writes Matroska as most tools other than FFmpeg do; a CJK font lets the
+  # banner tests check real CJK glyphs, not just "no error".
   if [ "$(id -u)" = "0" ]; then apt_get="apt-get"; elif command -v sudo >/dev/null; then apt_get="sudo apt-get"; else apt_get=""; fi
   if [ -n "$apt_get" ]; then
-    $apt_get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq ffmpeg fonts-wqy-zenhei >/dev/null \
-      || echo "warning: could not install ffmpeg/fonts; the tests that need them will be skipped"
+    $apt_get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq ffmpeg mkvtoolnix fonts-wqy-zenhei >/dev/null \
+      || echo "warning: could not install ffmpeg/mkvtoolnix/fonts; the tests that need them will be skipped"
   else
     echo "warning: ffmpeg missing and no root/sudo; the tests that use it as an oracle will be skipped"
   fi

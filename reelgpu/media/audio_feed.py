@@ -206,10 +206,13 @@ class TranscodedAudio:
         first = int(round(at * RATE))
         if abs(first - end) <= _JITTER:
             first = end  # rounding, or the resampler's few samples of delay: not a gap
+        if first >= self._total:  # past the video's end: nothing more is needed
+            self._source_done = True
+            return
         for chunk in self._resampler.resample(frame):
             samples = chunk.to_ndarray()[:2].astype(np.float32, copy=False)
-            if first > end:
-                self._append(np.zeros((2, first - end), np.float32))  # a gap in the source: silence
+            if first > end:  # a gap in the source: silence, never past the video's end
+                self._append(np.zeros((2, min(first, self._total) - end), np.float32))
                 end = first
             skip = end - first  # already covered (an overlap) or before the video's start
             if skip < samples.shape[1]:

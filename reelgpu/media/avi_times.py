@@ -25,7 +25,8 @@ class AviTiming:
     """What a file's first pictures say about its timing, in ticks (the frame period)."""
 
     pts_lead: int  # how far FFmpeg's guessed time of a key frame runs ahead of the truth
-    delay: int  # the reorder delay D: packets fed before the first picture comes out
+    delay: int  # the reorder delay D, in chunks: fed after the first before the first picture
+    shift: int  # how far the muxer moved the chunk times, in ticks (D, unless chunks are empty)
 
 
 def avi_timing(path: Path) -> AviTiming:
@@ -34,17 +35,25 @@ def avi_timing(path: Path) -> AviTiming:
     and the ``dts`` the decoder gives it is that of the packet it came out at."""
     with open_media(path) as container:
         stream = container.streams.video[0]
+        stream.thread_count = 1  # the delay is the codec's, not a thread pool's
         first: av.Packet | None = None
+        chunks = 0  # non-empty chunks fed after the first
         for packet in container.demux(stream):
+            if packet.size and packet.dts is not None:
+                if first is None:
+                    first = packet
+                else:
+                    chunks += 1
             if first is None:
-                if not packet.size or packet.dts is None:
-                    continue
-                first = packet
+                continue
             for frame in packet.decode():
                 lead = first.pts - first.dts if first.pts is not None else 0
-                delay = frame.dts - first.dts if frame.dts is not None else 0
-                return AviTiming(max(0, lead), max(0, delay))
-    return AviTiming(0, 0)
+                if frame.dts is None:
+                    return AviTiming(max(0, lead), 0, 0)
+                # Empty chunks (skipped frames) among the first ones make the shift in ticks
+                # larger than the delay in chunks: the two are kept apart.
+                return AviTiming(max(0, lead), chunks, max(0, frame.dts - first.dts))
+    return AviTiming(0, 0, 0)
 
 
 class AviClock:
@@ -53,14 +62,16 @@ class AviClock:
 
     Chunk times are decode times: with B-frames an encoder's decode time of its k-th packet is
     the display time of its (k - D)-th picture, D being the reorder delay, and the AVI muxer
-    shifts them all by D to start at 0. So picture r (in display order) is at chunk r + D's
-    time minus D, gaps included. D is the decoder's own delay on this run: how many packets
-    after the first the first picture came out at the file's start (:func:`avi_timing`).
+    shifts them all to start at 0. So picture r (in display order) is at chunk r + D's time
+    minus that shift, gaps included; both are measured at the file's start (:func:`avi_timing`).
+    The source decodes AVI on one thread: with frame threads, how many chunks are queued when
+    the first picture comes out (which the open-GOP skip below looks at) would vary.
     """
 
     def __init__(self, timing: AviTiming) -> None:
         self._lead = timing.pts_lead
         self._delay = timing.delay
+        self._shift = timing.shift
         self._ahead: deque[int] = deque()  # chunk times from the next picture's on
         self._started = False
         self._last: int | None = None
@@ -88,10 +99,10 @@ class AviClock:
         return time
 
     def _next_time(self) -> int:
-        delay = self._delay
+        delay, shift = self._delay, self._shift
         if len(self._ahead) > delay:
-            return self._ahead[delay] - delay
+            return self._ahead[delay] - shift
         # The decoder is flushing its last pictures: they follow the last chunk, a frame apart.
         if self._ahead:
-            return self._ahead[-1] - len(self._ahead) + 1
+            return self._ahead[-1] + (delay - len(self._ahead) + 1) - shift
         return (self._last if self._last is not None else -1) + 1

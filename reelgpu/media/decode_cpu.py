@@ -18,7 +18,7 @@ from ..errors import CorruptMedia
 from ..frames import Planes
 from .avi_times import AviClock, avi_timing
 from .probe import open_media
-from .seek import packets_from, stream_origin, timestamp_tolerance
+from .seek import grid_snapper, packets_from, stream_origin
 
 
 @dataclass
@@ -86,15 +86,16 @@ class PyAVVideoSource:
         except av.error.FFmpegError:
             raise CorruptMedia(f"{self.path.name}: cannot be opened for decoding") from None
         self._stream = self._container.streams.video[0]
-        count = threads or decoder_threads()
+        self._frame_indexed = self._container.format.name == "avi"
+        # AVI on one thread: its pictures are timed from the chunks queued (media/avi_times.py).
+        count = 1 if self._frame_indexed else threads or decoder_threads()
         self._stream.thread_count = count
         if count > 1:
             self._stream.thread_type = "AUTO"  # frame threads where the codec has them
         self._origin = stream_origin(self._stream)
-        self.pts_tolerance_s = timestamp_tolerance(self._stream)  # for the frame loop's picker
+        self._snap = grid_snapper(self._stream)  # coarse (millisecond) times back on the frame grid
         # AVI stores no presentation times, and FFmpeg's guesses shuffle B-frame pictures and
         # put H.264 a frame late: media/avi_times.py times them instead.
-        self._frame_indexed = self._container.format.name == "avi"
         self._avi = avi_timing(self.path) if self._frame_indexed else None
 
     def __iter__(self) -> Iterator[DecodedFrame]:
@@ -106,7 +107,7 @@ class PyAVVideoSource:
                     # on would publish smeared frames as if nothing happened.
                     raise CorruptMedia(f"{self.path.name}: the video is damaged at "
                                        f"{float(pts * tb) - self._origin:.3f} s (undecodable data)")
-                yield DecodedFrame(float(pts * tb) - self._origin, frame_to_planes(frame, self.rotation))
+                yield DecodedFrame(self._snap(float(pts * tb) - self._origin), frame_to_planes(frame, self.rotation))
         except av.error.FFmpegError as exc:
             raise CorruptMedia(f"{self.path.name}: decoding failed ({exc.__class__.__name__})") from None
 
@@ -115,8 +116,13 @@ class PyAVVideoSource:
         are dropped. AVI has none: :class:`~reelgpu.media.avi_times.AviClock` gives them."""
         clock = AviClock(self._avi) if self._avi is not None else None
         # The demuxer's last packet is empty: decoding it flushes the frames the threads hold.
-        lead = self._avi.pts_lead if self._avi is not None else 0
-        for packet in packets_from(self._container, self._stream, self.start_s, lead):
+        lead, start_s = 0, self.start_s
+        if self._avi is not None:
+            # A key frame's guessed time is its display time only up to the reorder delay when
+            # frames were skipped near it: look for one that many frames earlier.
+            lead = self._avi.pts_lead
+            start_s = max(0.0, start_s - (self._avi.delay + 1) * float(self._stream.time_base))
+        for packet in packets_from(self._container, self._stream, start_s, lead):
             if clock is not None:
                 clock.fed(packet)
             for frame in packet.decode():

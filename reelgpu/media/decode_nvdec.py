@@ -50,7 +50,7 @@ from ..errors import BackendUnavailable, CorruptMedia, NvdecRefused
 from ..frames import Planes
 from .decode_cpu import DecodedFrame
 from .probe import ACCEPTED, open_media, sniff_container
-from .seek import packets_from, stream_origin, timestamp_tolerance
+from .seek import grid_snapper, packets_from, stream_origin
 
 __all__ = ["NVDEC_CODECS", "NvdecVideoSource", "annexb_packets", "open_nvdec", "packet_data"]
 
@@ -154,7 +154,7 @@ class NvdecVideoSource:
     def _open(self, codec: str) -> None:
         self._time_base = self._stream.time_base
         self._origin = stream_origin(self._stream)
-        self.pts_tolerance_s = timestamp_tolerance(self._stream)  # for the frame loop's picker
+        self._snap = grid_snapper(self._stream)  # coarse (millisecond) times back on the frame grid
         if codec not in NVDEC_CODECS:
             raise NvdecRefused(f"{self.path.name}: NVDEC is not used for {codec}; use device='cpu'")
         self._attach_gpu()
@@ -196,7 +196,7 @@ class NvdecVideoSource:
         pd, keep_alive = packet_data(self._nvc, packet)
         frames = self._decoder.Decode(pd)
         del keep_alive  # NVDEC's parser has consumed the bytes
-        return [DecodedFrame(float(pts * self._time_base) - self._origin, self._planes(f))
+        return [DecodedFrame(self._snap(float(pts * self._time_base) - self._origin), self._planes(f))
                 for f in frames if (pts := int(f.getPTS())) != NO_PTS]  # the CPU path skips those too
 
     def _step(self, packets: Iterator[av.Packet | None]) -> list[DecodedFrame] | None:

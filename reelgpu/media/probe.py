@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import struct
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -281,37 +280,51 @@ def check_iso_structure(path: str | Path) -> None:
                                    f"but the samples last {longest:.3f} s")
 
 
+# The video's end is read from its packets in the file's last seconds (bounded: a few seconds
+# of even 240 fps video).
+_TAIL_S = 5.0
+_TAIL_PACKETS = 4000
+
+
 def _video_duration(container: av.container.InputContainer, vs: av.video.stream.VideoStream, start: float) -> float:
     """Seconds from the video's first frame to its end (frame times count from its first frame).
 
-    The stream's own duration where the container has one (MP4, AVI). Matroska has none, but
-    FFmpeg's and mkvmerge's muxers tag each track with its end time (``DURATION``). Failing
-    both, the file's end: not its duration, which counts from the earliest stream (AAC's
-    priming puts audio ~21 ms before the video, and 121 frames were scheduled for 120).
+    The stream's own duration where the container has one (MP4, AVI). Matroska and MPEG-TS
+    have none: the end of the video's last packet, read near the file's end. Not the file's
+    duration, which counts from the earliest stream (AAC's priming puts audio ~21 ms before the
+    video: 121 frames were scheduled for 120) and to the latest (audio outlasting the video).
+    Nor Matroska's ``DURATION`` tag: FFmpeg writes the track's end time there, mkvmerge its
+    length. Failing that, the file's end.
     """
     if vs.duration is not None:
         return float(vs.duration * vs.time_base)
-    tagged = _tag_seconds(vs.metadata.get("DURATION") or vs.metadata.get("duration"))
-    if tagged is not None:
-        return max(0.0, tagged - start)
+    file_end = None
     if container.duration is not None:
-        end = (container.start_time or 0) / av.time_base + container.duration / av.time_base
-        return max(0.0, end - start)
-    return 0.0
+        file_end = (container.start_time or 0) / av.time_base + container.duration / av.time_base
+    last = _last_packet_end(container, vs, file_end) if file_end is not None else None
+    end = last if last is not None else file_end
+    return max(0.0, end - start) if end is not None else 0.0
 
 
-def _tag_seconds(value: str | None) -> float | None:
-    """``HH:MM:SS.fffffffff`` (Matroska's DURATION tag) in seconds; None if it is not one."""
-    if not value:
-        return None
-    parts = value.strip().split(":")
+def _last_packet_end(container: av.container.InputContainer, vs: av.video.stream.VideoStream,
+                     file_end: float) -> float | None:
+    """When the video's last packet ends, in seconds (None if it cannot be read)."""
+    tb = vs.time_base
+    rate = vs.average_rate or vs.guessed_rate
+    frame_s = 1 / float(rate) if rate else 0.0
     try:
-        if len(parts) != 3:
-            return None
-        seconds = int(parts[0]) * 3600 + int(parts[1]) * 60 + float(parts[2])
-    except ValueError:
+        container.seek(max(0, int((file_end - _TAIL_S) / tb)), stream=vs, backward=True, any_frame=False)
+        last = None
+        for n, packet in enumerate(container.demux(vs)):
+            if n >= _TAIL_PACKETS:
+                return None  # not near the end after all: a seek that did not land
+            if packet.pts is None or not packet.size:
+                continue
+            end = float(packet.pts * tb) + (float(packet.duration * tb) if packet.duration else frame_s)
+            last = end if last is None else max(last, end)
+        return last
+    except av.error.FFmpegError:
         return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def probe(path: str | Path) -> MediaInfo:
@@ -353,6 +366,7 @@ def probe(path: str | Path) -> MediaInfo:
             raise UnsupportedMedia(f"{path.name}: frame rate of {float(fps):.4g} fps is outside "
                                    f"{float(MIN_FPS):g}..{MAX_FPS} fps")
         time_base = Fraction(vs.time_base)
+        rotation = _rotation_of(container, vs)  # decodes the first frame: before the seek to the end
         start = float(vs.start_time * vs.time_base) if vs.start_time is not None else 0.0
         duration = _video_duration(container, vs, start)
         frame_count = int(vs.frames) or int(round(duration * fps))
@@ -360,7 +374,6 @@ def probe(path: str | Path) -> MediaInfo:
             # Exports schedule frame_count frames; a count the duration cannot hold is forged.
             raise CorruptMedia(f"{path.name}: declares {frame_count} frames but lasts {duration:.3f} s "
                                f"at {float(fps):.4g} fps")
-        rotation = _rotation_of(container, vs)
         audio = container.streams.audio[0] if container.streams.audio else None
         if audio is not None and audio.codec_context is None:
             raise UnsupportedMedia(f"{path.name}: unknown audio codec")

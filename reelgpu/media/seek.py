@@ -14,11 +14,12 @@ key frame are dropped too: a recording cut mid-GOP).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from fractions import Fraction
 
 import av
 
-__all__ = ["packets_from", "stream_origin", "timestamp_tolerance"]
+__all__ = ["grid_snapper", "packets_from", "stream_origin"]
 
 # Decoding from the file's start costs less than a seek below this start time.
 SEEK_FROM_S = 0.5
@@ -32,17 +33,24 @@ def stream_origin(stream: av.video.stream.VideoStream) -> float:
     return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
 
 
-def timestamp_tolerance(stream: av.video.stream.VideoStream) -> float:
-    """How far past a moment a frame's stored time may be and the frame still count as on
-    screen then. Matroska stores milliseconds: frame 2 of 30 fps is at 0.067 s, 0.33 ms after
-    2/30 s, and a 0.1 ms tolerance dropped every third frame and showed its neighbour twice.
-    Rounding to the time base is off by at most half a tick; more would take frames early: at
-    29.97 fps frame 34 starts 1 ms after 1.0 s + 4 frames and is stored 0.53 ms after it.
-    Half a tick (plus float noise), at most a quarter of a frame, at least 0.1 ms."""
-    tick = float(stream.time_base) if stream.time_base else 0.0
+def grid_snapper(stream: av.video.stream.VideoStream) -> Callable[[float], float]:
+    """Puts frame times (seconds from the first frame) that a coarse time base rounded back on
+    the frame-rate grid. Matroska stores milliseconds: at 30 fps frame 2 is stored at 0.067 s,
+    after 2/30 s, and the frame loop dropped every third frame; mkvmerge rounds the first frame's
+    time too, so times from it are up to a whole tick off. A time within a tick of a grid point
+    becomes that point; where the frame period is a whole number of ticks (MP4, AVI, Matroska
+    at 25/50 fps) times are exact and left alone, and so is a variable-rate frame off the grid.
+    """
     rate = stream.average_rate or stream.guessed_rate
-    quarter_frame = 0.25 / float(rate) if rate else 0.01
-    return max(_PTS_EPS, min(0.5 * tick + 1e-6, quarter_frame))
+    if not stream.time_base or not rate or (1 / (Fraction(stream.time_base) * Fraction(rate))).denominator == 1:
+        return lambda t: t
+    fps, reach = float(rate), float(stream.time_base) + 1e-6
+
+    def snap(t: float) -> float:
+        on_grid = round(t * fps) / fps
+        return on_grid if abs(t - on_grid) <= reach else t
+
+    return snap
 
 
 def packets_from(container: av.container.InputContainer, stream: av.video.stream.VideoStream,

@@ -22,8 +22,9 @@ BLOCKS = 8  # bits of the frame index: up to 255 frames
 
 
 def write_indexed(path: Path, fps: Fraction, frames: int, *, fmt: str | None = None, audio: bool = False,
-                  b_frames: int = 3) -> Path:
-    """H.264 (key frame every second) whose frame i shows i in binary; AAC beside it if asked."""
+                  b_frames: int = 3, audio_s: float | None = None) -> Path:
+    """H.264 (key frame every second) whose frame i shows i in binary; AAC beside it if asked
+    (as long as the video, or ``audio_s``)."""
     with av.open(str(path), "w", format=fmt) as out:
         video = out.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
@@ -40,7 +41,7 @@ def write_indexed(path: Path, fps: Fraction, frames: int, *, fmt: str | None = N
         for packet in video.encode(None):
             out.mux(packet)
         if sound is not None:
-            t = np.arange(int(48000 * frames / fps)) / 48000
+            t = np.arange(int(48000 * (audio_s if audio_s is not None else frames / fps))) / 48000
             samples = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
             for k in range(0, samples.shape[1], 1024):
                 chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, k:k + 1024]), format="flt",
@@ -101,3 +102,65 @@ def test_mp4_and_mpeg_ts_cut_exactly(tmp_path: Path, container: str) -> None:
     r = reelgpu.annotate(src, tmp_path / "cut.mp4", {"clips": [{"start_time": 0.5, "end_time": 1.0},
                                                                {"start_time": 3.8, "end_time": 4.0}]}, device="cpu")
     assert shown(r.output) == list(range(15, 30)) + list(range(114, 120))
+
+
+@pytest.mark.parametrize("fmt", ["mpegts", "matroska"])
+def test_audio_outlasting_the_video_adds_no_frames(tmp_path: Path, fmt: str) -> None:
+    """The video's length is its own (its last packet's end), not the file's: 3 s of sound
+    under 2 s of video made 90 frames, the last 30 a frozen picture."""
+    src = write_indexed(tmp_path / f"clip.{'ts' if fmt == 'mpegts' else 'mkv'}", Fraction(30), 60, fmt=fmt, audio=True,
+                        audio_s=3.0)
+    info = probe(src)
+    assert info.frame_count == 60 and info.duration_s == pytest.approx(2.0, abs=1e-3)
+    r = reelgpu.overlay(src, tmp_path / "o.mp4", {"text_layers": [], "highlight_regions": [
+        {"start_time": 0, "end_time": 0.1, "keyframes": [{"time": 0, "x": 10, "y": 10, "radiusX": 4, "radiusY": 4}]}],
+        "overlay_settings": {"dim_strength": 0}}, device="cpu")
+    assert shown(r.output) == list(range(60))
+
+
+@pytest.mark.parametrize("sync_ms", [0, 500])
+def test_matroska_from_mkvmerge_keeps_every_frame(tmp_path: Path, sync_ms: int) -> None:
+    """mkvmerge's DURATION tag is a track's length, FFmpeg's its end time: reading it as an end
+    lost the last frame (the video starts 23 ms in, after AAC's priming) or, with the video
+    delayed 0.5 s, the last 16. The video's own last packet says where it ends."""
+    import shutil
+    import subprocess
+
+    if shutil.which("mkvmerge") is None:
+        pytest.skip("mkvmerge (mkvtoolnix) is not installed; scripts/setup.sh installs it")
+    mp4 = write_indexed(tmp_path / "clip.mp4", Fraction(30), 60, fmt="mp4", audio=True)
+    mkv = tmp_path / "clip.mkv"
+    subprocess.run(["mkvmerge", "-q", "-o", str(mkv), "--sync", f"0:{sync_ms}", str(mp4)], check=True)
+    info = probe(mkv)
+    assert info.frame_count == 60 and info.duration_s == pytest.approx(2.0, abs=1e-3)
+    r = reelgpu.framing(mkv, tmp_path / "f.mp4", {"keyframes": [{"time": 0, "x": 0, "y": 0, "width": 320, "height": 240}],
+                                                  "target_width": 320, "target_height": 240}, device="cpu")
+    assert shown(r.output) == list(range(60))
+
+
+@pytest.mark.parametrize("start_s", [0.0, 0.7, 1.05, 2.128, 2.5])
+def test_avi_with_skipped_frames_shows_the_frame_on_screen(tmp_path: Path, ffmpeg: str, start_s: float) -> None:
+    """A capture that dropped frames writes empty AVI chunks: the times jump. With B-frames a
+    key frame's guessed time after such a gap can be earlier than its display time, and a cut
+    from 2.128 s began at frame 64 instead of 62. Encoded by the ffmpeg CLI, as captures are."""
+    import subprocess
+
+    skipped = (10, 12, 21, 26, 28, 34, 36, 40, 41, 58, 63, 65, 72, 73, 83)
+    raw = bytearray()
+    for i in range(90):
+        y = np.full((240, 320), 60, np.uint8)
+        for b in range(BLOCKS):
+            y[170:220, b * 40 + 4:b * 40 + 36] = 230 if (i >> b) & 1 else 20
+        y[10:60, (i * 5) % 280:(i * 5) % 280 + 30] = 200  # motion, so x264 uses its B-frames
+        raw += y.tobytes() + np.full(2 * 160 * 120, 128, np.uint8).tobytes()
+    src = tmp_path / "capture.avi"
+    keep = "not(" + "+".join(f"eq(n,{k})" for k in skipped) + ")"
+    subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", "320x240",
+                    "-r", "30", "-i", "-", "-vf", f"select='{keep}'", "-fps_mode", "passthrough", "-c:v", "libx264",
+                    "-bf", "3", "-g", "20", str(src)], input=bytes(raw), check=True)
+    held = [i for i in range(90) if i not in skipped]
+    r = reelgpu.annotate(src, tmp_path / "cut.mp4", {"clips": [{"start_time": start_s, "end_time": start_s + 0.5}]},
+                         device="cpu")
+    # on screen at start + n / 30: the last frame the file holds at or before that time
+    expected = [max(i for i in held if i <= start_s * 30 + n + 1e-6) for n in range(frame_count(0.5, Fraction(30)))]
+    assert shown(r.output) == expected

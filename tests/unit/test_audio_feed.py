@@ -112,3 +112,44 @@ def test_transcoded_is_cut_or_padded_to_the_video(pcm_source: Path, tmp_path: Pa
     assert abs(got.shape[1] - seconds * RATE) <= 1024
     if seconds > 2:
         assert np.abs(got[:, int(2.1 * RATE):]).max() < 1e-3 < np.abs(got[:, : int(1.9 * RATE)]).max()
+
+
+def test_a_timestamp_jump_is_not_filled_with_an_hour_of_silence(tmp_path: Path) -> None:
+    """Audio whose timestamps jump an hour ahead after 1 s (a damaged or hostile upload): the
+    silence stops at the video's end instead of being allocated whole (1.4 GB)."""
+    from fractions import Fraction
+
+    src = tmp_path / "jump.mkv"
+    with av.open(str(src), "w") as out:
+        video = out.add_stream("libx264", rate=30)
+        video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
+        sound = out.add_stream("pcm_s16le", rate=RATE)
+        sound.layout = "stereo"
+        for i in range(60):
+            frame = av.VideoFrame.from_ndarray(np.zeros((120, 160, 3), np.uint8), format="rgb24")
+            frame.pts = i
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+        for k in range(0, 2 * RATE, 1024):
+            chunk = av.AudioFrame.from_ndarray(np.full((1, 2 * 1024), 1000, np.int16), format="s16", layout="stereo")
+            chunk.sample_rate, chunk.time_base = RATE, Fraction(1, RATE)
+            chunk.pts = k if k < RATE else k + 3600 * RATE
+            for packet in sound.encode(chunk):
+                out.mux(packet)
+        for packet in sound.encode(None):
+            out.mux(packet)
+    feed = TranscodedAudio(src, 2.0, 128_000)
+    held = []
+    with av.open(str(tmp_path / "a.mp4"), "w", format="mp4") as out:
+        feed.attach(out)
+        for i in range(60):
+            feed.mux_until(out, (i + 1) / 30)
+            held.append(feed._encoder_pos() + feed._buffered)
+        feed.finish(out)
+    assert max(held) <= 2 * RATE + 8192  # never much more than the video's 2 s
+    with av.open(str(tmp_path / "a.mp4")) as back:
+        got = np.concatenate([f.to_ndarray() for f in back.decode(audio=0)], axis=1)
+    assert abs(got.shape[1] - 2 * RATE) <= 1024
+    assert np.abs(got[:, int(0.1 * RATE):int(0.9 * RATE)]).min() > 0.01 > np.abs(got[:, int(1.1 * RATE):]).max()

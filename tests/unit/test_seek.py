@@ -89,8 +89,10 @@ def test_avi_where_the_seek_must_go_back_to_the_start(ffmpeg: str, tmp_path: Pat
     assert packets[0].is_keyframe and packets[0].dts == key_index
     assert [p.dts for p in packets] == list(range(key_index, 120))  # then every packet to the end
     everything = pts_from(path, 0.0)
-    got = pts_from(path, start_s)  # with the lead: from the key frame at or before the start
-    assert got == everything[-len(got):] and got[0] == max(k for k in (0.0, 1.0, 2.0, 3.0) if k <= start_s)
+    # The source, with the lead, starts at a key frame at or before the start (AVI: looked for a
+    # reorder delay earlier, so a key frame exactly at the start may give way to the one before).
+    got = pts_from(path, start_s)
+    assert got == everything[-len(got):] and got[0] in (0.0, 1.0, 2.0) and start_s - 1.0 <= got[0] <= start_s
 
 
 def test_a_recording_cut_mid_stream_starts_at_its_first_key_frame(ffmpeg: str, tmp_path: Path) -> None:
