@@ -74,11 +74,18 @@ def fetch_inputs(plan: Plan, storage: Storage, work: Path,
 
 
 def keys_for_paths(message: str, names: Mapping[Path, str]) -> str:
-    """``message`` with the scratch paths (and file names) in it replaced by their storage keys."""
+    """``message`` with the scratch paths (and file names) in it replaced by their storage keys,
+    in one pass: a key put in must not be matched again by another file's name (input ``00.mp4``
+    became ``exports/video.mp4`` when the output key ended in the input key's name)."""
+    lookup: dict[str, str] = {str(path): key for path, key in names.items()}
     for path, key in names.items():
-        message = message.replace(str(path), key)
-        message = re.sub(rf"(?<![\w/.-]){re.escape(path.name)}(?![\w.-])", lambda _m, k=key: k, message)
-    return message
+        lookup.setdefault(path.name, key)
+    if not lookup:
+        return message
+    # Longest first: a full path wins over its own file name at the same place.
+    pattern = "|".join(re.escape(text) if "/" in text else rf"(?<![\w/.-]){re.escape(text)}(?![\w.-])"
+                       for text in sorted(lookup, key=len, reverse=True))
+    return re.sub(pattern, lambda m: lookup[m.group(0)], message)
 
 
 def name_keys(exc: Exception, names: Mapping[Path, str]) -> Exception:

@@ -17,7 +17,7 @@ if [ "$need_ffmpeg" = "ffmpeg" ] && { ! command -v ffmpeg >/dev/null 2>&1 || ! c
     $apt_get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq ffmpeg mkvtoolnix fonts-wqy-zenhei >/dev/null \
       || echo "warning: could not install ffmpeg/mkvtoolnix/fonts; the tests that need them will be skipped"
   else
-    echo "warning: ffmpeg missing and no root/sudo; the tests that use it as an oracle will be skipped"
+    echo "warning: ffmpeg, mkvmerge or the CJK font missing and no root/sudo; the tests that use them will be skipped"
   fi
 fi
 

@@ -206,8 +206,7 @@ class TranscodedAudio:
         first = int(round(at * RATE))
         if abs(first - end) <= _JITTER:
             first = end  # rounding, or the resampler's few samples of delay: not a gap
-        if first >= self._total:  # past the video's end: nothing more is needed
-            self._source_done = True
+        if first >= self._total:  # past the video's end (a timestamp jump, or the tail): skip it
             return
         for chunk in self._resampler.resample(frame):
             samples = chunk.to_ndarray()[:2].astype(np.float32, copy=False)

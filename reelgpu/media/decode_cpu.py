@@ -18,7 +18,7 @@ from ..errors import CorruptMedia
 from ..frames import Planes
 from .avi_times import AviClock, avi_timing
 from .probe import open_media
-from .seek import grid_snapper, packets_from, stream_origin
+from .seek import GridSnapper, packets_from, stream_origin
 
 
 @dataclass
@@ -93,7 +93,7 @@ class PyAVVideoSource:
         if count > 1:
             self._stream.thread_type = "AUTO"  # frame threads where the codec has them
         self._origin = stream_origin(self._stream)
-        self._snap = grid_snapper(self._stream)  # coarse (millisecond) times back on the frame grid
+        self._snap = GridSnapper(self._stream)  # coarse (millisecond) times back on the frame grid
         # AVI stores no presentation times, and FFmpeg's guesses shuffle B-frame pictures and
         # put H.264 a frame late: media/avi_times.py times them instead.
         self._avi = avi_timing(self.path) if self._frame_indexed else None

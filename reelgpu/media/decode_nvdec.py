@@ -50,7 +50,7 @@ from ..errors import BackendUnavailable, CorruptMedia, NvdecRefused
 from ..frames import Planes
 from .decode_cpu import DecodedFrame
 from .probe import ACCEPTED, open_media, sniff_container
-from .seek import grid_snapper, packets_from, stream_origin
+from .seek import GridSnapper, packets_from, stream_origin
 
 __all__ = ["NVDEC_CODECS", "NvdecVideoSource", "annexb_packets", "open_nvdec", "packet_data"]
 
@@ -154,7 +154,7 @@ class NvdecVideoSource:
     def _open(self, codec: str) -> None:
         self._time_base = self._stream.time_base
         self._origin = stream_origin(self._stream)
-        self._snap = grid_snapper(self._stream)  # coarse (millisecond) times back on the frame grid
+        self._snap = GridSnapper(self._stream)  # coarse (millisecond) times back on the frame grid
         if codec not in NVDEC_CODECS:
             raise NvdecRefused(f"{self.path.name}: NVDEC is not used for {codec}; use device='cpu'")
         self._attach_gpu()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -281,49 +282,63 @@ def check_iso_structure(path: str | Path) -> None:
 
 
 # The video's end is read from its packets in the file's last seconds (bounded: a few seconds
-# of even 240 fps video).
+# of even 240 fps video), or from all of them when the file states no end (4 h at 240 fps).
 _TAIL_S = 5.0
 _TAIL_PACKETS = 4000
+_SCAN_PACKETS = 4 * 3600 * 240
 
 
 def _video_duration(container: av.container.InputContainer, vs: av.video.stream.VideoStream, start: float) -> float:
     """Seconds from the video's first frame to its end (frame times count from its first frame).
 
-    The stream's own duration where the container has one (MP4, AVI). Matroska and MPEG-TS
-    have none: the end of the video's last packet, read near the file's end. Not the file's
-    duration, which counts from the earliest stream (AAC's priming puts audio ~21 ms before the
-    video: 121 frames were scheduled for 120) and to the latest (audio outlasting the video).
-    Nor Matroska's ``DURATION`` tag: FFmpeg writes the track's end time there, mkvmerge its
-    length. Failing that, the file's end.
+    The stream's own duration where the container gives one (MP4, AVI; FFmpeg estimates it for
+    MPEG-TS). Matroska gives none: the end of the video's last packet, read near the file's end.
+    Not the file's duration, which counts from the earliest stream (AAC's priming puts audio
+    ~21 ms before the video: 121 frames were scheduled for 120) and to the latest (audio
+    outlasting the video). Nor Matroska's ``DURATION`` tag: FFmpeg writes the track's end time
+    there, mkvmerge its length. A streamed file (a browser's MediaRecorder WebM) states no
+    duration at all: its packets are read to the end. Never past the file's end.
     """
     if vs.duration is not None:
         return float(vs.duration * vs.time_base)
     file_end = None
     if container.duration is not None:
         file_end = (container.start_time or 0) / av.time_base + container.duration / av.time_base
-    last = _last_packet_end(container, vs, file_end) if file_end is not None else None
+    last = _last_packet_end(container, vs, file_end)
+    if last is not None and file_end is not None:
+        last = min(last, file_end + _frame_s(vs))  # one forged timestamp at the end must not stretch it
     end = last if last is not None else file_end
     return max(0.0, end - start) if end is not None else 0.0
 
 
-def _last_packet_end(container: av.container.InputContainer, vs: av.video.stream.VideoStream,
-                     file_end: float) -> float | None:
-    """When the video's last packet ends, in seconds (None if it cannot be read)."""
-    tb = vs.time_base
+def _frame_s(vs: av.video.stream.VideoStream) -> float:
     rate = vs.average_rate or vs.guessed_rate
-    frame_s = 1 / float(rate) if rate else 0.0
+    return 1 / float(rate) if rate else 0.0
+
+
+def _last_packet_end(container: av.container.InputContainer, vs: av.video.stream.VideoStream,
+                     file_end: float | None) -> float | None:
+    """When the video's last packet ends, in seconds (None if it cannot be read): from a seek
+    to the file's last seconds, or, when the file states no end (or one no seek can reach),
+    from here to the end."""
+    tb = vs.time_base
+    limit = _SCAN_PACKETS
     try:
-        container.seek(max(0, int((file_end - _TAIL_S) / tb)), stream=vs, backward=True, any_frame=False)
+        target = (file_end - _TAIL_S) / tb if file_end is not None else None
+        # A forged duration can put the seek beyond 64-bit ticks: read the packets instead.
+        if target is not None and math.isfinite(target) and abs(target) < 2**62:
+            container.seek(max(0, int(target)), stream=vs, backward=True, any_frame=False)
+            limit = _TAIL_PACKETS
         last = None
         for n, packet in enumerate(container.demux(vs)):
-            if n >= _TAIL_PACKETS:
-                return None  # not near the end after all: a seek that did not land
+            if n >= limit:
+                return None  # not near the end after all (a seek that did not land), or endless
             if packet.pts is None or not packet.size:
                 continue
-            end = float(packet.pts * tb) + (float(packet.duration * tb) if packet.duration else frame_s)
+            end = float(packet.pts * tb) + (float(packet.duration * tb) if packet.duration else _frame_s(vs))
             last = end if last is None else max(last, end)
         return last
-    except av.error.FFmpegError:
+    except (av.error.FFmpegError, OverflowError, ValueError):
         return None
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import reelgpu
+from reelgpu.media.decode_cpu import PyAVVideoSource
 from reelgpu.media.probe import probe
 from reelgpu.timeline import frame_count
 
@@ -22,10 +23,10 @@ BLOCKS = 8  # bits of the frame index: up to 255 frames
 
 
 def write_indexed(path: Path, fps: Fraction, frames: int, *, fmt: str | None = None, audio: bool = False,
-                  b_frames: int = 3, audio_s: float | None = None) -> Path:
+                  b_frames: int = 3, audio_s: float | None = None, options: dict[str, str] | None = None) -> Path:
     """H.264 (key frame every second) whose frame i shows i in binary; AAC beside it if asked
     (as long as the video, or ``audio_s``)."""
-    with av.open(str(path), "w", format=fmt) as out:
+    with av.open(str(path), "w", format=fmt, options=options or {}) as out:
         video = out.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
         video.options = {"bf": str(b_frames), "g": str(round(fps)), "crf": "18", "preset": "veryfast"}
@@ -138,29 +139,66 @@ def test_matroska_from_mkvmerge_keeps_every_frame(tmp_path: Path, sync_ms: int) 
     assert shown(r.output) == list(range(60))
 
 
+def capture_avi(ffmpeg: str, path: Path, skipped: tuple[int, ...], x264: list[str], frames: int = 90) -> Path:
+    """An AVI as a capture writes it (the ffmpeg CLI): frame i shows i, with moving content so
+    x264 uses its B-frames; the frames in ``skipped`` dropped, leaving empty chunks."""
+    import subprocess
+
+    raw = bytearray()
+    for i in range(frames):
+        y = np.full((240, 320), 60, np.uint8)
+        for b in range(BLOCKS):
+            y[170:220, b * 40 + 4:b * 40 + 36] = 230 if (i >> b) & 1 else 20
+        y[10:60, (i * 5) % 280:(i * 5) % 280 + 30] = 200
+        raw += y.tobytes() + np.full(2 * 160 * 120, 128, np.uint8).tobytes()
+    keep = "not(" + "+".join(f"eq(n,{k})" for k in skipped) + ")"
+    subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", "320x240",
+                    "-r", "30", "-i", "-", "-vf", f"select='{keep}'", "-fps_mode", "passthrough", "-c:v", "libx264",
+                    *x264, str(path)], input=bytes(raw), check=True)
+    return path
+
+
+def index_of(luma: np.ndarray) -> int:
+    return sum(1 << b for b in range(BLOCKS) if luma[180:210, b * 40 + 10:b * 40 + 30].mean() > 120)
+
+
 @pytest.mark.parametrize("start_s", [0.0, 0.7, 1.05, 2.128, 2.5])
 def test_avi_with_skipped_frames_shows_the_frame_on_screen(tmp_path: Path, ffmpeg: str, start_s: float) -> None:
     """A capture that dropped frames writes empty AVI chunks: the times jump. With B-frames a
     key frame's guessed time after such a gap can be earlier than its display time, and a cut
-    from 2.128 s began at frame 64 instead of 62. Encoded by the ffmpeg CLI, as captures are."""
-    import subprocess
-
+    from 2.128 s began at frame 64 instead of 62."""
     skipped = (10, 12, 21, 26, 28, 34, 36, 40, 41, 58, 63, 65, 72, 73, 83)
-    raw = bytearray()
-    for i in range(90):
-        y = np.full((240, 320), 60, np.uint8)
-        for b in range(BLOCKS):
-            y[170:220, b * 40 + 4:b * 40 + 36] = 230 if (i >> b) & 1 else 20
-        y[10:60, (i * 5) % 280:(i * 5) % 280 + 30] = 200  # motion, so x264 uses its B-frames
-        raw += y.tobytes() + np.full(2 * 160 * 120, 128, np.uint8).tobytes()
-    src = tmp_path / "capture.avi"
-    keep = "not(" + "+".join(f"eq(n,{k})" for k in skipped) + ")"
-    subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", "320x240",
-                    "-r", "30", "-i", "-", "-vf", f"select='{keep}'", "-fps_mode", "passthrough", "-c:v", "libx264",
-                    "-bf", "3", "-g", "20", str(src)], input=bytes(raw), check=True)
+    src = capture_avi(ffmpeg, tmp_path / "capture.avi", skipped, ["-bf", "3", "-g", "20"])
     held = [i for i in range(90) if i not in skipped]
     r = reelgpu.annotate(src, tmp_path / "cut.mp4", {"clips": [{"start_time": start_s, "end_time": start_s + 0.5}]},
                          device="cpu")
     # on screen at start + n / 30: the last frame the file holds at or before that time
     expected = [max(i for i in held if i <= start_s * 30 + n + 1e-6) for n in range(frame_count(0.5, Fraction(30)))]
     assert shown(r.output) == expected
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_avi_timing_does_not_depend_on_decoder_threads(tmp_path: Path, ffmpeg: str, threads: int) -> None:
+    """Open GOPs and skipped frames: how many chunks the decoder holds when the first picture
+    comes out (more with frame threads) decided which chunks a seek's leading pictures took."""
+    skipped = (2, 22, 26, 30, 40, 51, 52, 65, 66, 70, 71, 75, 76, 79, 83)
+    src = capture_avi(ffmpeg, tmp_path / "open_gop.avi", skipped, ["-bf", "3", "-g", "20", "-x264-params", "open-gop=1"])
+    source = PyAVVideoSource(src, start_s=2.082, threads=threads)
+    try:
+        frames = [(round(f.pts_s * 30, 6), index_of(f.planes.y)) for f in source]
+    finally:
+        source.close()
+    assert frames and all(t == i for t, i in frames), frames[:10]  # each picture at its own frame's time
+
+
+def test_streamed_matroska_without_a_duration(tmp_path: Path) -> None:
+    """A streamed Matroska/WebM file (a browser's MediaRecorder, ``-live 1``) states no duration
+    at all: it probed to 0 frames and rendered an audio-only file. Its packets say where the
+    video ends."""
+    src = write_indexed(tmp_path / "live.mkv", Fraction(30), 60, fmt="matroska", audio=True, options={"live": "1"})
+    with av.open(str(src)) as c:
+        assert c.duration is None and c.streams.video[0].duration is None  # the case
+    info = probe(src)
+    assert info.frame_count == 60 and info.duration_s == pytest.approx(2.0, abs=1e-3)
+    r = reelgpu.annotate(src, tmp_path / "cut.mp4", {"clips": [{"start_time": 1.0, "end_time": 2.0}]}, device="cpu")
+    assert shown(r.output) == list(range(30, 60))

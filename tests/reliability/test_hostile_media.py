@@ -378,3 +378,21 @@ def _figures(rel: Any) -> Iterator[None]:
     t0 = time.monotonic()
     yield
     rel.report("hostile_media", cases=len(CASES), outcomes=dict(STATS), seconds=round(time.monotonic() - t0, 1))
+
+
+def test_a_forged_matroska_duration_at_nanosecond_ticks(sample_video: Path, tmp_path: Path) -> None:
+    """mkvmerge can store nanosecond ticks; a segment Duration (EBML 0x4489) forged to 10^10 s
+    then puts the probe's seek to the file's last seconds at 10^19 ticks, which overflowed a C
+    long (OverflowError: INTERNAL). The probe reads the video's real end instead: 2 s."""
+    import shutil
+
+    if shutil.which("mkvmerge") is None:
+        pytest.skip("mkvmerge (mkvtoolnix) is not installed; scripts/setup.sh installs it")
+    mkv = tmp_path / "ns.mkv"
+    subprocess.run(["mkvmerge", "-q", "--timestamp-scale", "1", "-o", str(mkv), str(sample_video)], check=True)
+    data = mkv.read_bytes()
+    at = data.index(b"\x44\x89") + 2  # Duration: a 4- or 8-byte float, in ticks
+    size = {0x84: 4, 0x88: 8}[data[at]]
+    mkv.write_bytes(data[:at + 1] + struct.pack(">f" if size == 4 else ">d", 1e19) + data[at + 1 + size:])
+    info = reelgpu.probe(mkv)
+    assert info.duration_s == pytest.approx(reelgpu.probe(sample_video).duration_s, abs=0.05)

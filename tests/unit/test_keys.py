@@ -234,3 +234,18 @@ def test_settings_limits_from_env() -> None:
     assert s.limits.max_clips == 7 and s.job_timeout_s == 60 and s.device == "cpu"
     with pytest.raises(ValueError, match="REELGPU_DEVICE"):
         Settings.from_env({"REELGPU_DEVICE": "tpu"})
+
+
+def test_scratch_names_become_keys_in_one_pass() -> None:
+    """A key put into a message is not matched again: the input's scratch name 00.mp4 became
+    the output key when that key ended in the input key ("video.mp4" -> "exports/video.mp4")."""
+    from pathlib import Path
+
+    from handler.inputs import keys_for_paths
+
+    work = Path("/tmp/reelgpu-job-x1")
+    names = {work / "00.mp4": "video.mp4", work / "out" / "video.mp4": "exports/video.mp4", work: "<scratch>"}
+    assert keys_for_paths("00.mp4: NVDEC cannot decode it", names) == "video.mp4: NVDEC cannot decode it"
+    assert keys_for_paths(f"{work}/00.mp4 and {work}/out/video.mp4 in {work}", names) == \
+        "video.mp4 and exports/video.mp4 in <scratch>"
+    assert keys_for_paths("x00.mp4 stays", names) == "x00.mp4 stays"

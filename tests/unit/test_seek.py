@@ -8,7 +8,9 @@ through reelgpu.media.seek.packets_from.
 from __future__ import annotations
 
 import subprocess
+from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,7 +18,7 @@ import pytest
 from reelgpu.media.avi_times import avi_timing
 from reelgpu.media.decode_cpu import PyAVVideoSource
 from reelgpu.media.samples import make_sample_video
-from reelgpu.media.seek import packets_from
+from reelgpu.media.seek import GridSnapper, packets_from
 from tests.conftest import remux_video
 
 
@@ -107,3 +109,35 @@ def test_a_recording_cut_mid_stream_starts_at_its_first_key_frame(ffmpeg: str, t
     for start_s in (0.0, 0.6, keys[0] + 0.5):
         got = pts_from(cut, start_s)
         assert got and got[0] == pytest.approx(keys[0] if start_s < keys[0] else max(k for k in keys if k <= start_s))
+
+
+def snapper(time_base: Fraction, rate: Fraction, base: Fraction | None = None) -> GridSnapper:
+    return GridSnapper(SimpleNamespace(time_base=time_base, average_rate=rate, guessed_rate=rate,
+                                       base_rate=base or rate))
+
+
+def test_millisecond_times_go_back_on_the_frame_grid() -> None:
+    snap = snapper(Fraction(1, 1000), Fraction(30))
+    assert [snap(t) for t in (0.0, 0.033, 0.067, 0.1, 0.134)] == pytest.approx([n / 30 for n in range(5)], abs=1e-12)
+
+
+def test_exact_time_bases_and_coarse_ticks_are_left_alone() -> None:
+    for tb, rate in ((Fraction(1, 1000), Fraction(25)), (Fraction(1, 15360), Fraction(30)), (Fraction(1, 30), Fraction(30)),
+                     (Fraction(1, 100), Fraction(220, 7))):  # the last: a tick is a third of a frame
+        snap = snapper(tb, rate)
+        assert [snap(t) for t in (0.0, 0.041, 1.81, 1.82)] == [0.0, 0.041, 1.81, 1.82]
+
+
+def test_variable_rate_frames_never_merge() -> None:
+    """Two frames within a tick of the same grid point: only the first goes there."""
+    snap = snapper(Fraction(1, 1000), Fraction(30))
+    assert snap(0.0) == 0.0
+    first, second = snap(0.033), snap(0.034)
+    assert first == pytest.approx(1 / 30) and second == 0.034 and first < second
+
+
+def test_the_grid_is_the_base_rate_when_the_average_is_near_it() -> None:
+    """59.94 fps averages to 19001/317 over a short file; an hour in, that grid is 0.2 ms off."""
+    snap = snapper(Fraction(1, 1000), Fraction(19001, 317), base=Fraction(60000, 1001))
+    hour = 3600 * 60000 // 1001  # a frame about an hour in
+    assert snap(round(hour * 1001 / 60000, 3)) == pytest.approx(hour * 1001 / 60000, abs=1e-9)
