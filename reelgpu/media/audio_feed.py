@@ -144,6 +144,8 @@ class EncodedAudio:
 
 # Timestamps this close to where the samples so far end are taken as contiguous (0.5 ms).
 _JITTER = 24
+# Source audio timed past the video's end read before the rest is left unread.
+_PAST_END_S = 5.0
 
 
 class TranscodedAudio:
@@ -172,6 +174,7 @@ class TranscodedAudio:
         self._buffer: list[np.ndarray] = []  # decoded samples right after those pushed to the encoder
         self._buffered = 0
         self._source_done = False
+        self._past_end = 0.0  # seconds of source audio in a row timed past the video's end
 
     def attach(self, out: av.container.OutputContainer) -> None:
         self._encoder.attach(out)
@@ -206,8 +209,13 @@ class TranscodedAudio:
         first = int(round(at * RATE))
         if abs(first - end) <= _JITTER:
             first = end  # rounding, or the resampler's few samples of delay: not a gap
-        if first >= self._total:  # past the video's end (a timestamp jump, or the tail): skip it
+        if first >= self._total:
+            # Past the video's end: a stray timestamp is skipped, but after 5 s of audio there
+            # the rest is not read (a jump of hours would otherwise decode all that follows).
+            self._past_end += frame.samples / max(1, frame.sample_rate or RATE)
+            self._source_done = self._past_end > _PAST_END_S
             return
+        self._past_end = 0.0
         for chunk in self._resampler.resample(frame):
             samples = chunk.to_ndarray()[:2].astype(np.float32, copy=False)
             if first > end:  # a gap in the source: silence, never past the video's end

@@ -13,6 +13,7 @@ import av
 import numpy as np
 
 from ..errors import CorruptMedia, LimitExceeded, UnsupportedMedia
+from .seek import rewind
 
 # Sanity bounds on what a file may *declare*, whatever the configured Limits: libavformat builds
 # a per-sample index from a few header bytes, so a 50 KB file declaring 50 M samples costs
@@ -297,7 +298,9 @@ def _video_duration(container: av.container.InputContainer, vs: av.video.stream.
     ~21 ms before the video: 121 frames were scheduled for 120) and to the latest (audio
     outlasting the video). Nor Matroska's ``DURATION`` tag: FFmpeg writes the track's end time
     there, mkvmerge its length. A streamed file (a browser's MediaRecorder WebM) states no
-    duration at all: its packets are read to the end. Never past the file's end.
+    duration at all: its packets are read to the end. Never more than a frame past the file's
+    end, and a packet's stated duration counts for at most two frames (a forged one at the end
+    would otherwise hold the last picture for hours).
     """
     if vs.duration is not None:
         return float(vs.duration * vs.time_base)
@@ -329,13 +332,17 @@ def _last_packet_end(container: av.container.InputContainer, vs: av.video.stream
         if target is not None and math.isfinite(target) and abs(target) < 2**62:
             container.seek(max(0, int(target)), stream=vs, backward=True, any_frame=False)
             limit = _TAIL_PACKETS
+        else:
+            rewind(container, vs)  # every packet, those the first frame's decoding took too
         last = None
         for n, packet in enumerate(container.demux(vs)):
             if n >= limit:
                 return None  # not near the end after all (a seek that did not land), or endless
             if packet.pts is None or not packet.size:
                 continue
-            end = float(packet.pts * tb) + (float(packet.duration * tb) if packet.duration else _frame_s(vs))
+            frame_s = _frame_s(vs)
+            stated = float(packet.duration * tb) if packet.duration else frame_s
+            end = float(packet.pts * tb) + (min(stated, 2 * frame_s) if frame_s else stated)
             last = end if last is None else max(last, end)
         return last
     except (av.error.FFmpegError, OverflowError, ValueError):

@@ -19,7 +19,7 @@ from fractions import Fraction
 
 import av
 
-__all__ = ["GridSnapper", "packets_from", "stream_origin"]
+__all__ = ["GridSnapper", "packets_from", "rewind", "stream_origin"]
 
 # Decoding from the file's start costs less than a seek below this start time.
 SEEK_FROM_S = 0.5
@@ -84,7 +84,7 @@ def packets_from(container: av.container.InputContainer, stream: av.video.stream
         target = start_s - back
         if start_s <= SEEK_FROM_S or target <= 0:
             if back:  # an earlier seek moved the demuxer
-                _rewind(container, stream)
+                rewind(container, stream)
             yield from _from_first_key(container.demux(stream))
             return
         try:
@@ -105,7 +105,7 @@ def packets_from(container: av.container.InputContainer, stream: av.video.stream
         return
 
 
-def _rewind(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> None:
+def rewind(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> None:
     """Back to the first packet. Not by seeking to ``start_time``: MPEG-TS lands after the first
     packet then. The earliest timestamp there is comes first (also below a wrapped MPEG-TS's
     negative start time); AVI refuses timestamps before its index, but takes 0."""

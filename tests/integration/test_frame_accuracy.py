@@ -191,14 +191,40 @@ def test_avi_timing_does_not_depend_on_decoder_threads(tmp_path: Path, ffmpeg: s
     assert frames and all(t == i for t, i in frames), frames[:10]  # each picture at its own frame's time
 
 
-def test_streamed_matroska_without_a_duration(tmp_path: Path) -> None:
+@pytest.mark.parametrize("frames", [1, 3, 60])
+def test_streamed_matroska_without_a_duration(tmp_path: Path, frames: int) -> None:
     """A streamed Matroska/WebM file (a browser's MediaRecorder, ``-live 1``) states no duration
     at all: it probed to 0 frames and rendered an audio-only file. Its packets say where the
-    video ends."""
-    src = write_indexed(tmp_path / "live.mkv", Fraction(30), 60, fmt="matroska", audio=True, options={"live": "1"})
+    video ends, the first ones included (a 3-frame file's were all taken by the first frame's
+    decoding)."""
+    src = write_indexed(tmp_path / "live.mkv", Fraction(30), frames, fmt="matroska", audio=True, options={"live": "1"})
     with av.open(str(src)) as c:
         assert c.duration is None and c.streams.video[0].duration is None  # the case
     info = probe(src)
-    assert info.frame_count == 60 and info.duration_s == pytest.approx(2.0, abs=1e-3)
-    r = reelgpu.annotate(src, tmp_path / "cut.mp4", {"clips": [{"start_time": 1.0, "end_time": 2.0}]}, device="cpu")
-    assert shown(r.output) == list(range(30, 60))
+    assert info.frame_count == frames and info.duration_s == pytest.approx(frames / 30, abs=1e-3)
+    if frames == 60:
+        r = reelgpu.annotate(src, tmp_path / "cut.mp4", {"clips": [{"start_time": 1.0, "end_time": 2.0}]}, device="cpu")
+        assert shown(r.output) == list(range(30, 60))
+
+
+@pytest.mark.parametrize("live", ["0", "1"])
+def test_a_forged_last_frame_duration_does_not_hold_the_picture_for_hours(tmp_path: Path, live: str) -> None:
+    """A last packet claiming 3 h (FFmpeg's muxer then writes a 3 h segment duration too): the
+    probe gave 324,059 frames, rendering 3 h of the last picture. A packet's stated duration
+    counts for two frames at most."""
+    src = tmp_path / "forged.mkv"
+    with av.open(str(src), "w", format="matroska", options={"live": live}) as out:
+        video = out.add_stream("libx264", rate=30)
+        video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
+        packets = []
+        for i in range(60):
+            frame = av.VideoFrame.from_ndarray(np.zeros((120, 160, 3), np.uint8), format="rgb24")
+            frame.pts = i
+            packets += video.encode(frame)
+        packets += video.encode(None)
+        last = max(packets, key=lambda p: p.pts)
+        last.duration = int(3 * 3600 / last.time_base)
+        for packet in packets:
+            out.mux(packet)
+    info = probe(src)
+    assert 60 <= info.frame_count <= 61 and info.duration_s < 2.1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -115,8 +116,10 @@ def test_transcoded_is_cut_or_padded_to_the_video(pcm_source: Path, tmp_path: Pa
 
 
 def test_a_timestamp_jump_is_not_filled_with_an_hour_of_silence(tmp_path: Path) -> None:
-    """Audio whose timestamps jump an hour ahead after 1 s (a damaged or hostile upload): the
-    silence stops at the video's end instead of being allocated whole (1.4 GB)."""
+    """Audio whose timestamps jump an hour ahead after 1 s (a damaged or hostile upload), then
+    runs on for 20 s: the silence stops at the video's end instead of being allocated whole
+    (1.4 GB), and the audio after the jump is read only for 5 s, not to the end (hours of it
+    cost minutes of decoding)."""
     from fractions import Fraction
 
     src = tmp_path / "jump.mkv"
@@ -132,7 +135,7 @@ def test_a_timestamp_jump_is_not_filled_with_an_hour_of_silence(tmp_path: Path) 
                 out.mux(packet)
         for packet in video.encode(None):
             out.mux(packet)
-        for k in range(0, 2 * RATE, 1024):
+        for k in range(0, 21 * RATE, 1024):
             chunk = av.AudioFrame.from_ndarray(np.full((1, 2 * 1024), 1000, np.int16), format="s16", layout="stereo")
             chunk.sample_rate, chunk.time_base = RATE, Fraction(1, RATE)
             chunk.pts = k if k < RATE else k + 3600 * RATE
@@ -141,6 +144,15 @@ def test_a_timestamp_jump_is_not_filled_with_an_hour_of_silence(tmp_path: Path) 
         for packet in sound.encode(None):
             out.mux(packet)
     feed = TranscodedAudio(src, 2.0, 128_000)
+    pulled = [0]
+    frames = feed._frames
+
+    def counted() -> Any:
+        for frame in frames:
+            pulled[0] += frame.samples
+            yield frame
+
+    feed._frames = counted()
     held = []
     with av.open(str(tmp_path / "a.mp4"), "w", format="mp4") as out:
         feed.attach(out)
@@ -149,6 +161,7 @@ def test_a_timestamp_jump_is_not_filled_with_an_hour_of_silence(tmp_path: Path) 
             held.append(feed._encoder_pos() + feed._buffered)
         feed.finish(out)
     assert max(held) <= 2 * RATE + 8192  # never much more than the video's 2 s
+    assert 6 * RATE <= pulled[0] <= 7 * RATE  # 1 s before the jump, 5 s after it; not the 20 s
     with av.open(str(tmp_path / "a.mp4")) as back:
         got = np.concatenate([f.to_ndarray() for f in back.decode(audio=0)], axis=1)
     assert abs(got.shape[1] - 2 * RATE) <= 1024
