@@ -13,7 +13,7 @@ import av
 import numpy as np
 
 from ..errors import CorruptMedia, LimitExceeded, UnsupportedMedia
-from .seek import rewind
+from .seek import nominal_rate, rewind
 
 # Sanity bounds on what a file may *declare*, whatever the configured Limits: libavformat builds
 # a per-sample index from a few header bytes, so a 50 KB file declaring 50 M samples costs
@@ -378,7 +378,7 @@ def probe(path: str | Path) -> MediaInfo:
             raise UnsupportedMedia(f"{path.name}: unknown video codec")
         if not cc.width or not cc.height:
             raise CorruptMedia(f"{path.name}: video stream has no dimensions")
-        fps = vs.average_rate or vs.guessed_rate or vs.base_rate
+        fps = nominal_rate(vs)
         if not fps or fps <= 0:
             raise CorruptMedia(f"{path.name}: video stream has no frame rate")
         fps = Fraction(fps).limit_denominator(1001)

@@ -19,7 +19,7 @@ from fractions import Fraction
 
 import av
 
-__all__ = ["GridSnapper", "packets_from", "rewind", "stream_origin"]
+__all__ = ["STANDARD_RATES", "GridSnapper", "nominal_rate", "packets_from", "rewind", "stream_origin"]
 
 # Decoding from the file's start costs less than a seek below this start time.
 SEEK_FROM_S = 0.5
@@ -45,7 +45,7 @@ class GridSnapper:
     """
 
     def __init__(self, stream: av.video.stream.VideoStream) -> None:
-        rate = _grid_rate(stream)
+        rate = nominal_rate(stream)
         tick = Fraction(stream.time_base) if stream.time_base else None
         self._on = bool(rate and tick and (1 / (tick * rate)).denominator != 1 and tick * rate <= Fraction(1, 4))
         self._fps = float(rate) if rate else 0.0
@@ -61,14 +61,23 @@ class GridSnapper:
         return t
 
 
-def _grid_rate(stream: av.video.stream.VideoStream) -> Fraction | None:
-    """The frame rate whose grid the times were rounded from: the stream's base rate where it is
-    within 1 % of the average (59.94 fps averages to 19001/317 over a short file, which drifts
-    off 60000/1001 by 0.2 ms an hour), else the average."""
-    average = stream.average_rate or stream.guessed_rate
+# Frame rates cameras, encoders and browsers record at.
+STANDARD_RATES = frozenset(Fraction(r) for r in (Fraction(24000, 1001), 24, 25, Fraction(30000, 1001), 30, 48, 50,
+                                                 Fraction(60000, 1001), 60, 100, Fraction(120000, 1001), 120))
+
+
+def nominal_rate(stream: av.video.stream.VideoStream) -> Fraction | None:
+    """The stream's frame rate: its average over the file, unless its base rate is within 1 %
+    of that, or is a standard rate within 5 %. Averages over millisecond times are off: a
+    browser's WebM at 30 fps averages 1000/33 (the output ran at 30.3 fps), at 59.94 fps 125/2
+    (62.5 fps, every frame twice), and mkvmerge's 59.94 fps is 19001/317 (its grid drifts 0.2
+    ms an hour). A variable rate far from its base rate keeps its average."""
+    average = stream.average_rate or stream.guessed_rate or stream.base_rate
     base = stream.base_rate
-    if average and base and abs(float(base) / float(average) - 1) < 0.01:
-        return Fraction(base)
+    if average and base:
+        off = abs(float(base) / float(average) - 1)
+        if off < 0.01 or (Fraction(base) in STANDARD_RATES and off <= 0.05):
+            return Fraction(base)
     return Fraction(average) if average else None
 
 

@@ -228,3 +228,24 @@ def test_a_forged_last_frame_duration_does_not_hold_the_picture_for_hours(tmp_pa
             out.mux(packet)
     info = probe(src)
     assert 60 <= info.frame_count <= 61 and info.duration_s < 2.1
+
+
+@pytest.mark.parametrize("fps", [Fraction(30), Fraction(30000, 1001), Fraction(60000, 1001), Fraction(24000, 1001)])
+def test_matroska_without_a_default_duration_keeps_its_rate(tmp_path: Path, fps: Fraction) -> None:
+    """A browser's WebM (MediaRecorder) has no DefaultDuration: FFmpeg's average over its
+    millisecond times is 1000/33 for 30 fps and 125/2 for 59.94, and the export ran at 30.3 or
+    62.5 fps (every frame twice). The base rate, a standard one near the average, is the rate."""
+    import shutil
+    import subprocess
+
+    if shutil.which("mkvpropedit") is None:
+        pytest.skip("mkvpropedit (mkvtoolnix) is not installed; scripts/setup.sh installs it")
+    src = write_indexed(tmp_path / "clip.mkv", fps, 120, fmt="matroska")
+    subprocess.run(["mkvpropedit", "-q", str(src), "--edit", "track:v1", "--delete", "default-duration"], check=True)
+    with av.open(str(src)) as c:
+        assert c.streams.video[0].average_rate != fps  # the case
+    info = probe(src)
+    assert info.fps == fps and info.frame_count == 120
+    r = reelgpu.annotate(src, tmp_path / "cut.mp4", {"clips": [{"start_time": 0.0, "end_time": 2.0}]}, device="cpu")
+    assert r.fps == pytest.approx(float(fps))
+    assert shown(r.output) == list(range(frame_count(2.0, fps)))

@@ -18,7 +18,7 @@ import pytest
 from reelgpu.media.avi_times import avi_timing
 from reelgpu.media.decode_cpu import PyAVVideoSource
 from reelgpu.media.samples import make_sample_video
-from reelgpu.media.seek import GridSnapper, packets_from
+from reelgpu.media.seek import GridSnapper, nominal_rate, packets_from
 from tests.conftest import remux_video
 
 
@@ -141,3 +141,17 @@ def test_the_grid_is_the_base_rate_when_the_average_is_near_it() -> None:
     snap = snapper(Fraction(1, 1000), Fraction(19001, 317), base=Fraction(60000, 1001))
     hour = 3600 * 60000 // 1001  # a frame about an hour in
     assert snap(round(hour * 1001 / 60000, 3)) == pytest.approx(hour * 1001 / 60000, abs=1e-9)
+
+
+@pytest.mark.parametrize(("average", "base", "rate"), [
+    (Fraction(1000, 33), Fraction(30), Fraction(30)),  # a browser's 30 fps WebM
+    (Fraction(125, 2), Fraction(60000, 1001), Fraction(60000, 1001)),  # its 59.94, 4.3 % off
+    (Fraction(30005, 1001), Fraction(30000, 1001), Fraction(30000, 1001)),  # 29.97 at timescale 600
+    (Fraction(19001, 317), Fraction(19001, 317), Fraction(19001, 317)),  # nothing better known
+    (Fraction(25), Fraction(50), Fraction(25)),  # interlaced: the base is the field rate
+    (Fraction(2697, 100), Fraction(30), Fraction(2697, 100)),  # variable rate, 10 % under its base
+    (Fraction(311, 10), Fraction(90000), Fraction(311, 10)),  # a phone's 1/90000 base
+])
+def test_nominal_rate(average: Fraction, base: Fraction, rate: Fraction) -> None:
+    stream = SimpleNamespace(average_rate=average, guessed_rate=average, base_rate=base)
+    assert nominal_rate(stream) == rate
