@@ -69,7 +69,7 @@ class MediaInfo:
     fps: Fraction  # average frame rate
     time_base: Fraction
     duration_s: float
-    frame_count: int  # from the container, or estimated from duration x fps
+    frame_count: int  # frame slots: duration x fps (the container's count when it states no duration)
     video_codec: str  # the codec's canonical name ("h264", "hevc", "av1"), not the decoder's
     pix_fmt: str
     has_audio: bool
@@ -287,6 +287,7 @@ def check_iso_structure(path: str | Path) -> None:
 _TAIL_S = 5.0
 _TAIL_PACKETS = 4000
 _SCAN_PACKETS = 4 * 3600 * 240
+_MAX_HOLD_S = 10.0  # the longest a last picture's stated duration holds it (see _held_for)
 
 
 def _video_duration(container: av.container.InputContainer, vs: av.video.stream.VideoStream, start: float) -> float:
@@ -299,7 +300,7 @@ def _video_duration(container: av.container.InputContainer, vs: av.video.stream.
     outlasting the video). Nor Matroska's ``DURATION`` tag: FFmpeg writes the track's end time
     there, mkvmerge its length. A streamed file (a browser's MediaRecorder WebM) states no
     duration at all: its packets are read to the end. Never more than a frame past the file's
-    end, and a packet's stated duration counts for at most two frames (a forged one at the end
+    end, and a packet's stated duration is bounded (:func:`_held_for`: a forged one at the end
     would otherwise hold the last picture for hours).
     """
     if vs.duration is not None:
@@ -315,8 +316,20 @@ def _video_duration(container: av.container.InputContainer, vs: av.video.stream.
 
 
 def _frame_s(vs: av.video.stream.VideoStream) -> float:
-    rate = vs.average_rate or vs.guessed_rate
+    rate = nominal_rate(vs)
     return 1 / float(rate) if rate else 0.0
+
+
+def _held_for(stated_s: float | None, at_s: float, frame_s: float) -> float:
+    """How long a packet's picture is on screen: its stated duration, bounded. A last frame
+    held a second in a ten-second clip (a screen recording's still ending) keeps its hold; a
+    forged one of hours at the end of a short clip would render hours of one picture. The
+    bound: two frames, or a tenth of the time before the packet up to 10 s, whichever is more."""
+    if stated_s is None:
+        return frame_s
+    if not frame_s:
+        return stated_s
+    return min(stated_s, max(2 * frame_s, min(_MAX_HOLD_S, 0.1 * at_s)))
 
 
 def _last_packet_end(container: av.container.InputContainer, vs: av.video.stream.VideoStream,
@@ -340,9 +353,8 @@ def _last_packet_end(container: av.container.InputContainer, vs: av.video.stream
                 return None  # not near the end after all (a seek that did not land), or endless
             if packet.pts is None or not packet.size:
                 continue
-            frame_s = _frame_s(vs)
-            stated = float(packet.duration * tb) if packet.duration else frame_s
-            end = float(packet.pts * tb) + (min(stated, 2 * frame_s) if frame_s else stated)
+            at = float(packet.pts * tb)
+            end = at + _held_for(float(packet.duration * tb) if packet.duration else None, at, _frame_s(vs))
             last = end if last is None else max(last, end)
         return last
     except (av.error.FFmpegError, OverflowError, ValueError):
@@ -391,11 +403,15 @@ def probe(path: str | Path) -> MediaInfo:
         rotation = _rotation_of(container, vs)  # decodes the first frame: before the seek to the end
         start = float(vs.start_time * vs.time_base) if vs.start_time is not None else 0.0
         duration = _video_duration(container, vs, start)
-        frame_count = int(vs.frames) or int(round(duration * fps))
-        if frame_count > 2 * duration * fps + 16:
+        declared = int(vs.frames)
+        if declared > 2 * duration * fps + 16:
             # Exports schedule frame_count frames; a count the duration cannot hold is forged.
-            raise CorruptMedia(f"{path.name}: declares {frame_count} frames but lasts {duration:.3f} s "
+            raise CorruptMedia(f"{path.name}: declares {declared} frames but lasts {duration:.3f} s "
                                f"at {float(fps):.4g} fps")
+        # Slots of 1/fps over the duration, not the samples stored: a variable-rate file (a
+        # phone's, frames skipped) holds fewer samples than slots at its base rate, and an
+        # overlay scheduling only the samples ended early, its last seconds cut.
+        frame_count = int(round(duration * fps)) if duration > 0 else declared
         audio = container.streams.audio[0] if container.streams.audio else None
         if audio is not None and audio.codec_context is None:
             raise UnsupportedMedia(f"{path.name}: unknown audio codec")

@@ -210,8 +210,8 @@ def test_streamed_matroska_without_a_duration(tmp_path: Path, frames: int) -> No
 @pytest.mark.parametrize("live", ["0", "1"])
 def test_a_forged_last_frame_duration_does_not_hold_the_picture_for_hours(tmp_path: Path, live: str) -> None:
     """A last packet claiming 3 h (FFmpeg's muxer then writes a 3 h segment duration too): the
-    probe gave 324,059 frames, rendering 3 h of the last picture. A packet's stated duration
-    counts for two frames at most."""
+    probe gave 324,059 frames, rendering 3 h of the last picture. A stated duration holds the
+    picture a tenth of the time before it at most (0.2 s here)."""
     src = tmp_path / "forged.mkv"
     with av.open(str(src), "w", format="matroska", options={"live": live}) as out:
         video = out.add_stream("libx264", rate=30)
@@ -227,7 +227,34 @@ def test_a_forged_last_frame_duration_does_not_hold_the_picture_for_hours(tmp_pa
         for packet in packets:
             out.mux(packet)
     info = probe(src)
-    assert 60 <= info.frame_count <= 61 and info.duration_s < 2.1
+    assert 60 <= info.frame_count <= 66 and info.duration_s < 2.2
+
+
+def test_a_matroska_last_frame_held_still_keeps_its_hold(tmp_path: Path) -> None:
+    """A screen recording that ends on a still: its last packet lasts 0.7 s of an 8.7 s clip.
+    The probe counted two frames of it, and cuts into the still were refused as past the end."""
+    src = tmp_path / "still.mkv"
+    with av.open(str(src), "w", format="matroska") as out:
+        video = out.add_stream("libx264", rate=30)
+        video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
+        video.options = {"bf": "0", "g": "30", "preset": "veryfast"}
+        packets = []
+        for i in range(240):
+            y = np.full((240, 320), 60, np.uint8)
+            for b in range(BLOCKS):
+                y[170:220, b * 40 + 4:b * 40 + 36] = 230 if (i >> b) & 1 else 20
+            frame = av.VideoFrame.from_ndarray(np.dstack([y, y, y]), format="rgb24")
+            frame.pts = i
+            packets += video.encode(frame)
+        packets += video.encode(None)
+        last = max(packets, key=lambda p: p.pts)
+        last.duration = int(round(0.7 / last.time_base))
+        for packet in packets:
+            out.mux(packet)
+    info = probe(src)
+    assert info.duration_s == pytest.approx(8.667, abs=2e-3) and info.frame_count == 260
+    r = reelgpu.annotate(src, tmp_path / "cut.mp4", {"clips": [{"start_time": 7.8, "end_time": 8.6}]}, device="cpu")
+    assert shown(r.output) == [min(234 + n, 239) for n in range(24)]
 
 
 @pytest.mark.parametrize("fps", [Fraction(30), Fraction(30000, 1001), Fraction(60000, 1001), Fraction(24000, 1001)])
@@ -249,3 +276,53 @@ def test_matroska_without_a_default_duration_keeps_its_rate(tmp_path: Path, fps:
     r = reelgpu.annotate(src, tmp_path / "cut.mp4", {"clips": [{"start_time": 0.0, "end_time": 2.0}]}, device="cpu")
     assert r.fps == pytest.approx(float(fps))
     assert shown(r.output) == list(range(frame_count(2.0, fps)))
+
+
+def write_vfr_mp4(path: Path, held: list[int]) -> Path:
+    """An MP4 as a phone writes it: 30 fps slots on a 1/15360 clock, the frames not in ``held``
+    never stored (the next one starts later), AAC beside it for the slots' full length."""
+    slots = max(held) + 1
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=30)
+        video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
+        video.time_base = Fraction(1, 15360)
+        video.options = {"bf": "0", "g": "30", "crf": "18", "preset": "veryfast"}
+        sound = out.add_stream("aac", rate=48000)
+        for i in held:
+            y = np.full((240, 320), 60, np.uint8)
+            for b in range(BLOCKS):
+                y[170:220, b * 40 + 4:b * 40 + 36] = 230 if (i >> b) & 1 else 20
+            frame = av.VideoFrame.from_ndarray(np.dstack([y, y, y]), format="rgb24")
+            frame.pts, frame.time_base = i * 512, Fraction(1, 15360)
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+        t = np.arange(48000 * slots // 30) / 48000
+        samples = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+        for k in range(0, samples.shape[1], 1024):
+            chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, k:k + 1024]), format="flt", layout="mono")
+            chunk.sample_rate, chunk.pts = 48000, k
+            for packet in sound.encode(chunk):
+                out.mux(packet)
+        for packet in sound.encode(None):
+            out.mux(packet)
+    return path
+
+
+def test_a_variable_rate_mp4_overlay_keeps_its_whole_length(tmp_path: Path) -> None:
+    """A 30 fps MP4 with 3 of its 90 frames never stored (a phone under load): the rate is 30
+    (its average, 29, is within 5 % of it), but the probe counted the 87 samples, so the
+    overlay rendered 87 slots of 1/30 s and cut the last 0.1 s. Every slot is rendered, each
+    showing the frame on screen then."""
+    held = [i for i in range(90) if i not in (20, 45, 70)]
+    src = write_vfr_mp4(tmp_path / "phone.mp4", held)
+    with av.open(str(src)) as c:
+        assert c.streams.video[0].frames == 87  # the case
+    info = probe(src)
+    assert info.fps == 30 and info.frame_count == 90 and info.duration_s == pytest.approx(3.0, abs=1e-3)
+    r = reelgpu.overlay(src, tmp_path / "o.mp4", {"text_layers": [], "highlight_regions": [
+        {"start_time": 0, "end_time": 0.1, "keyframes": [{"time": 0, "x": 10, "y": 10, "radiusX": 4, "radiusY": 4}]}],
+        "overlay_settings": {"dim_strength": 0}}, device="cpu")
+    assert r.frames == 90 and r.duration_s == pytest.approx(3.0, abs=1e-3)
+    assert shown(r.output) == [max(i for i in held if i <= n) for n in range(90)]
