@@ -308,7 +308,7 @@ def _video_duration(container: av.container.InputContainer, vs: av.video.stream.
     file_end = None
     if container.duration is not None:
         file_end = (container.start_time or 0) / av.time_base + container.duration / av.time_base
-    last = _last_packet_end(container, vs, file_end)
+    last = _last_packet_end(container, vs, file_end, start)
     if last is not None and file_end is not None:
         last = min(last, file_end + _frame_s(vs))  # one forged timestamp at the end must not stretch it
     end = last if last is not None else file_end
@@ -333,10 +333,11 @@ def _held_for(stated_s: float | None, at_s: float, frame_s: float) -> float:
 
 
 def _last_packet_end(container: av.container.InputContainer, vs: av.video.stream.VideoStream,
-                     file_end: float | None) -> float | None:
+                     file_end: float | None, start: float) -> float | None:
     """When the video's last packet ends, in seconds (None if it cannot be read): from a seek
     to the file's last seconds, or, when the file states no end (or one no seek can reach),
-    from here to the end."""
+    from here to the end. ``start`` is the video's first frame time: a hold is bounded by the
+    video before it, not by the timestamps' offset (a stream starting at 600 s)."""
     tb = vs.time_base
     limit = _SCAN_PACKETS
     try:
@@ -354,7 +355,8 @@ def _last_packet_end(container: av.container.InputContainer, vs: av.video.stream
             if packet.pts is None or not packet.size:
                 continue
             at = float(packet.pts * tb)
-            end = at + _held_for(float(packet.duration * tb) if packet.duration else None, at, _frame_s(vs))
+            stated = float(packet.duration * tb) if packet.duration else None
+            end = at + _held_for(stated, at - start, _frame_s(vs))
             last = end if last is None else max(last, end)
         return last
     except (av.error.FFmpegError, OverflowError, ValueError):

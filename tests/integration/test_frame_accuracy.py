@@ -207,11 +207,13 @@ def test_streamed_matroska_without_a_duration(tmp_path: Path, frames: int) -> No
         assert shown(r.output) == list(range(30, 60))
 
 
-@pytest.mark.parametrize("live", ["0", "1"])
-def test_a_forged_last_frame_duration_does_not_hold_the_picture_for_hours(tmp_path: Path, live: str) -> None:
+@pytest.mark.parametrize(("live", "offset_s"), [("0", 0), ("1", 0), ("0", 600), ("1", 600)])
+def test_a_forged_last_frame_duration_does_not_hold_the_picture_for_hours(tmp_path: Path, live: str,
+                                                                          offset_s: int) -> None:
     """A last packet claiming 3 h (FFmpeg's muxer then writes a 3 h segment duration too): the
     probe gave 324,059 frames, rendering 3 h of the last picture. A stated duration holds the
-    picture a tenth of the time before it at most (0.2 s here)."""
+    picture a tenth of the video before it at most (0.2 s here), counted from the video's first
+    frame: timestamps starting at 600 s (a cut from a recording) allowed a 10 s hold."""
     src = tmp_path / "forged.mkv"
     with av.open(str(src), "w", format="matroska", options={"live": live}) as out:
         video = out.add_stream("libx264", rate=30)
@@ -219,7 +221,7 @@ def test_a_forged_last_frame_duration_does_not_hold_the_picture_for_hours(tmp_pa
         packets = []
         for i in range(60):
             frame = av.VideoFrame.from_ndarray(np.zeros((120, 160, 3), np.uint8), format="rgb24")
-            frame.pts = i
+            frame.pts = i + offset_s * 30
             packets += video.encode(frame)
         packets += video.encode(None)
         last = max(packets, key=lambda p: p.pts)
