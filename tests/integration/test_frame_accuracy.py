@@ -328,3 +328,25 @@ def test_a_variable_rate_mp4_overlay_keeps_its_whole_length(tmp_path: Path) -> N
         "overlay_settings": {"dim_strength": 0}}, device="cpu")
     assert r.frames == 90 and r.duration_s == pytest.approx(3.0, abs=1e-3)
     assert shown(r.output) == [max(i for i in held if i <= n) for n in range(90)]
+
+
+@pytest.mark.parametrize(("fps", "timescale", "frames"), [(Fraction(240), "600", 200), (Fraction(30), "100", 90)])
+def test_a_high_rate_mp4_on_coarse_ticks_keeps_every_frame(tmp_path: Path, fps: Fraction, timescale: str,
+                                                           frames: int) -> None:
+    """240 fps slow motion on MP4's 1/600 s ticks (how an iPhone stores it): frames 2 and 3
+    ticks apart. The probe took 40000/167 fps (the average; FFmpeg's base rate is H.264's field
+    rate, 480), and every odd frame, stored half a tick late, was dropped: 44 of 199 frames
+    missing from a cut, and from the overlay. 30 fps on 1/100 s ticks lost every third frame."""
+    src = write_indexed(tmp_path / "slowmo.mp4", fps, frames, fmt="mp4", options={"video_track_timescale": timescale})
+    with av.open(str(src)) as c:
+        vs = c.streams.video[0]
+        assert vs.time_base == Fraction(1, int(timescale)) and (1 / (vs.time_base * fps)).denominator != 1  # the case
+    info = probe(src)
+    assert info.fps == fps and info.frame_count == frames
+    r = reelgpu.annotate(src, tmp_path / "cut.mp4", {"clips": [{"start_time": 0.0, "end_time": float(frames / fps)}]},
+                         device="cpu")
+    assert shown(r.output) == list(range(frames))
+    r = reelgpu.overlay(src, tmp_path / "o.mp4", {"text_layers": [], "highlight_regions": [
+        {"start_time": 0, "end_time": 0.1, "keyframes": [{"time": 0, "x": 10, "y": 10, "radiusX": 4, "radiusY": 4}]}],
+        "overlay_settings": {"dim_strength": 0}}, device="cpu")
+    assert shown(r.output) == list(range(frames))

@@ -123,9 +123,23 @@ def test_millisecond_times_go_back_on_the_frame_grid() -> None:
 
 def test_exact_time_bases_and_coarse_ticks_are_left_alone() -> None:
     for tb, rate in ((Fraction(1, 1000), Fraction(25)), (Fraction(1, 15360), Fraction(30)), (Fraction(1, 30), Fraction(30)),
-                     (Fraction(1, 100), Fraction(220, 7))):  # the last: a tick is a third of a frame
+                     (Fraction(1, 100), Fraction(60000, 1001))):  # the last: a tick is 0.6 of a frame
         snap = snapper(tb, rate)
         assert [snap(t) for t in (0.0, 0.041, 1.81, 1.82)] == [0.0, 0.041, 1.81, 1.82]
+
+
+@pytest.mark.parametrize(("tb", "rate"), [(Fraction(1, 600), Fraction(240)), (Fraction(1, 100), Fraction(30)),
+                                          (Fraction(1, 100), Fraction(220, 7))])
+def test_ticks_up_to_half_a_frame_snap_within_half_a_tick(tb: Fraction, rate: Fraction) -> None:
+    """240 fps on MP4's 1/600 s (an iPhone's slow motion) stores frames 2 and 3 ticks apart,
+    every odd one half a tick (a fifth of a frame) late: the frame loop dropped all of those.
+    A grid rounded to the tick goes back on the grid; a time further off stays."""
+    snap = snapper(tb, rate)
+    grid = [n / rate for n in range(50)]
+    assert [snap(float(round(g / tb) * tb)) for g in grid] == pytest.approx([float(g) for g in grid], abs=1e-12)
+    snap = snapper(tb, rate)
+    off_grid = float(grid[3] + tb * Fraction(3, 4))  # a variable-rate frame 3/4 tick past frame 3's slot
+    assert [snap(float(grid[1])), snap(off_grid)] == [pytest.approx(float(grid[1])), off_grid]
 
 
 def test_variable_rate_frames_never_merge() -> None:
@@ -151,6 +165,10 @@ def test_the_grid_is_the_base_rate_when_the_average_is_near_it() -> None:
     (Fraction(25), Fraction(50), Fraction(25)),  # interlaced: the base is the field rate
     (Fraction(2697, 100), Fraction(30), Fraction(2697, 100)),  # variable rate, 10 % under its base
     (Fraction(311, 10), Fraction(90000), Fraction(311, 10)),  # a phone's 1/90000 base
+    (Fraction(40000, 167), Fraction(480), Fraction(240)),  # 240 fps on 1/600 s: H.264's field rate as base
+    (Fraction(4000, 127), Fraction(440, 7), Fraction(220, 7)),  # the same for any rate
+    (Fraction(2999, 100), Fraction(90000), Fraction(30)),  # a standard rate 0.03 % from the average
+    (Fraction(2398, 100), Fraction(90000), Fraction(24000, 1001)),  # the nearest of two standard rates
 ])
 def test_nominal_rate(average: Fraction, base: Fraction, rate: Fraction) -> None:
     stream = SimpleNamespace(average_rate=average, guessed_rate=average, base_rate=base)
