@@ -75,15 +75,21 @@ _NEAR_STANDARD = 0.005  # an average this close to a standard rate is that rate
 
 
 def nominal_rate(stream: av.video.stream.VideoStream) -> Fraction | None:
-    """The stream's frame rate: its average over the file, unless its base rate (or half of it,
-    the field rate H.264 states) is within 1 % of that, or the base is a standard rate within
-    5 %, or, failing those, a standard rate is within 0.5 % of the average. Averages over
-    millisecond times are off: a browser's WebM at 30 fps averages 1000/33 (the output ran at
-    30.3 fps), at 59.94 fps 125/2 (62.5 fps, every frame twice), and mkvmerge's 59.94 fps is
-    19001/317 (its grid drifts 0.2 ms an hour). FFmpeg's base rate is not always the rate
-    either: 240 fps on 1/600 s ticks (frames of 2 and 3 ticks, an iPhone's slow motion) has
-    base 480, the field rate, and averages 40000/167. A variable rate far from its base rate
-    and from every standard rate keeps its average."""
+    """The stream's frame rate. Its base rate (FFmpeg's guess from the frame times and the
+    codec) where that is within 1 % of its average over the file, or a standard rate within
+    5 %; half of it (the field rate H.264 states) where that is within 1 %; a standard rate
+    within 0.5 % of the average; a standard base rate above the average (at most 60 fps, or
+    twice the average); else the average.
+
+    Averages over millisecond times are off: a browser's WebM at 30 fps averages 1000/33 (the
+    output ran at 30.3 fps), at 59.94 fps 125/2 (62.5 fps, every frame twice), and mkvmerge's
+    59.94 fps is 19001/317 (its grid drifts 0.2 ms an hour). The base rate is not always the
+    rate either: 240 fps on 1/600 s ticks (frames of 2 and 3 ticks, an iPhone's slow motion)
+    has base 480, the field rate, and averages 40000/167; film in 59.94 fields has base 59.94
+    and averages 23.976, its rate. An average under a standard base rate is a stream with
+    gaps or held pictures: 30 fps missing every tenth frame averages 27, and 3 s ending on a
+    2 s still 18.2; at those rates a frame in ten, or 36 of 91, were dropped. A variable rate
+    far from its base rate (a phone's 1/90000 base) keeps its average."""
     average = stream.average_rate or stream.guessed_rate or stream.base_rate
     base = stream.base_rate
     if average and base:
@@ -97,6 +103,10 @@ def nominal_rate(stream: av.video.stream.VideoStream) -> Fraction | None:
     nearest = min(STANDARD_RATES, key=lambda r: abs(float(r) / float(average) - 1))
     if abs(float(nearest) / float(average) - 1) <= _NEAR_STANDARD:
         return nearest
+    if base and Fraction(base) in STANDARD_RATES and average < base and (base <= 60 or 2 * average >= base):
+        # Fewer frames than the base rate: gaps or held pictures (a phone under load, a clip
+        # ending on a still). At the average, frames the base rate spaces were dropped.
+        return Fraction(base)
     return Fraction(average)
 
 

@@ -350,3 +350,23 @@ def test_a_high_rate_mp4_on_coarse_ticks_keeps_every_frame(tmp_path: Path, fps: 
         {"start_time": 0, "end_time": 0.1, "keyframes": [{"time": 0, "x": 10, "y": 10, "radiusX": 4, "radiusY": 4}]}],
         "overlay_settings": {"dim_strength": 0}}, device="cpu")
     assert shown(r.output) == list(range(frames))
+
+
+@pytest.mark.parametrize(("held", "slots"), [
+    ([i for i in range(90) if i % 10 != 3], 90),  # every tenth frame never stored: averages 27 fps
+    ([*range(90), 149], 150),  # 3 s of motion, then a 2 s still (one more frame ends it): 18.2 fps
+], ids=["gaps", "still"])
+def test_a_phone_mp4_averaging_under_its_rate_keeps_every_frame(tmp_path: Path, held: list[int], slots: int) -> None:
+    """An MP4 whose frames average under its 30 fps (gaps, or a held picture): the rate was the
+    average, 27 or 18.2 fps, and the overlay dropped a frame in ten, or 36 of 91. At the base
+    rate every stored frame gets its slot."""
+    src = write_vfr_mp4(tmp_path / "phone.mp4", held)
+    with av.open(str(src)) as c:
+        vs = c.streams.video[0]
+        assert vs.base_rate == 30 and vs.average_rate < 28  # the case
+    info = probe(src)
+    assert info.fps == 30 and info.frame_count == slots
+    r = reelgpu.overlay(src, tmp_path / "o.mp4", {"text_layers": [], "highlight_regions": [
+        {"start_time": 0, "end_time": 0.1, "keyframes": [{"time": 0, "x": 10, "y": 10, "radiusX": 4, "radiusY": 4}]}],
+        "overlay_settings": {"dim_strength": 0}}, device="cpu")
+    assert shown(r.output) == [max(i for i in held if i <= n) for n in range(slots)]

@@ -163,7 +163,12 @@ def test_the_grid_is_the_base_rate_when_the_average_is_near_it() -> None:
     (Fraction(30005, 1001), Fraction(30000, 1001), Fraction(30000, 1001)),  # 29.97 at timescale 600
     (Fraction(19001, 317), Fraction(19001, 317), Fraction(19001, 317)),  # nothing better known
     (Fraction(25), Fraction(50), Fraction(25)),  # interlaced: the base is the field rate
-    (Fraction(2697, 100), Fraction(30), Fraction(2697, 100)),  # variable rate, 10 % under its base
+    (Fraction(2697, 100), Fraction(30), Fraction(30)),  # variable rate, 10 % under its base (gaps)
+    (Fraction(91, 5), Fraction(30), Fraction(30)),  # 3 s at 30 fps ending on a 2 s still
+    (Fraction(24000, 1001), Fraction(60000, 1001), Fraction(24000, 1001)),  # film in 59.94 fields
+    (Fraction(27), Fraction(120), Fraction(27)),  # a base over 60 fps and twice the average: not the rate
+    (Fraction(70), Fraction(120), Fraction(120)),  # 120 fps slow motion with gaps
+    (Fraction(33), Fraction(30), Fraction(33)),  # 10 % above its base: the average
     (Fraction(311, 10), Fraction(90000), Fraction(311, 10)),  # a phone's 1/90000 base
     (Fraction(40000, 167), Fraction(480), Fraction(240)),  # 240 fps on 1/600 s: H.264's field rate as base
     (Fraction(4000, 127), Fraction(440, 7), Fraction(220, 7)),  # the same for any rate
