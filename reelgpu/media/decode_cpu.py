@@ -17,8 +17,9 @@ import numpy as np
 from ..errors import CorruptMedia
 from ..frames import Planes
 from .avi_times import AviClock, avi_timing
-from .probe import open_media
-from .seek import GridSnapper, packets_from, stream_origin
+from .frame_rate import GridSnapper
+from .probe import open_media, video_rate
+from .seek import packets_from, stream_origin
 
 
 @dataclass
@@ -93,7 +94,8 @@ class PyAVVideoSource:
         if count > 1:
             self._stream.thread_type = "AUTO"  # frame threads where the codec has them
         self._origin = stream_origin(self._stream)
-        self._snap = GridSnapper(self._stream)  # coarse (millisecond) times back on the frame grid
+        # Rounded (millisecond) or jittered times back on the frame grid.
+        self._snap = GridSnapper(self._stream, video_rate(self.path))
         # AVI stores no presentation times, and FFmpeg's guesses shuffle B-frame pictures and
         # put H.264 a frame late: media/avi_times.py times them instead.
         self._avi = avi_timing(self.path) if self._frame_indexed else None

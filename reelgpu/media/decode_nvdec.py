@@ -49,8 +49,9 @@ from av.bitstream import BitStreamFilterContext
 from ..errors import BackendUnavailable, CorruptMedia, NvdecRefused
 from ..frames import Planes
 from .decode_cpu import DecodedFrame
-from .probe import ACCEPTED, open_media, sniff_container
-from .seek import GridSnapper, packets_from, stream_origin
+from .frame_rate import GridSnapper
+from .probe import ACCEPTED, open_media, sniff_container, video_rate
+from .seek import packets_from, stream_origin
 
 __all__ = ["NVDEC_CODECS", "NvdecVideoSource", "annexb_packets", "open_nvdec", "packet_data"]
 
@@ -154,7 +155,8 @@ class NvdecVideoSource:
     def _open(self, codec: str) -> None:
         self._time_base = self._stream.time_base
         self._origin = stream_origin(self._stream)
-        self._snap = GridSnapper(self._stream)  # coarse (millisecond) times back on the frame grid
+        # Rounded (millisecond) or jittered times back on the frame grid.
+        self._snap = GridSnapper(self._stream, video_rate(self.path))
         if codec not in NVDEC_CODECS:
             raise NvdecRefused(f"{self.path.name}: NVDEC is not used for {codec}; use device='cpu'")
         self._attach_gpu()

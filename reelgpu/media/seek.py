@@ -15,11 +15,10 @@ key frame are dropped too: a recording cut mid-GOP).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from fractions import Fraction
 
 import av
 
-__all__ = ["STANDARD_RATES", "GridSnapper", "nominal_rate", "packets_from", "rewind", "stream_origin"]
+__all__ = ["packets_from", "rewind", "stream_origin"]
 
 # Decoding from the file's start costs less than a seek below this start time.
 SEEK_FROM_S = 0.5
@@ -31,83 +30,6 @@ _LEAD_LIMIT = 300
 def stream_origin(stream: av.video.stream.VideoStream) -> float:
     """The stream's first timestamp in seconds: what frame times are counted from (0 s)."""
     return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-
-
-class GridSnapper:
-    """Puts frame times (seconds from the first frame) that a coarse time base rounded back on
-    the frame-rate grid. Matroska stores milliseconds: at 30 fps frame 2 is stored at 0.067 s,
-    after 2/30 s, and the frame loop dropped every third frame; mkvmerge rounds the first frame's
-    time too, so times from it are up to a whole tick off. An iPhone's 240 fps slow motion is
-    stored on MP4's 1/600 s (2.5 ticks a frame): every odd frame half a tick late, and every odd
-    frame was dropped. A time within reach of a grid point becomes that point, unless that would
-    not put it after the frame before (variable-rate frames never merge or swap). The reach is a
-    tick where a tick is at most a quarter of a frame; half a tick (the rounding of a rounded
-    grid, so at most a quarter of a frame) where it is up to half a frame. Left alone: exact time
-    bases (a frame period of whole ticks: MP4 at 30 fps, AVI, Matroska at 25/50 fps) and ticks
-    over half a frame (a grid point every tick or so: the time base cannot say which is meant).
-    """
-
-    def __init__(self, stream: av.video.stream.VideoStream) -> None:
-        rate = nominal_rate(stream)
-        tick = Fraction(stream.time_base) if stream.time_base else None
-        frames_per_tick = tick * rate if rate and tick else None
-        self._on = bool(frames_per_tick and (1 / frames_per_tick).denominator != 1
-                        and frames_per_tick <= Fraction(1, 2))
-        self._fps = float(rate) if rate else 0.0
-        reach = tick if frames_per_tick and frames_per_tick <= Fraction(1, 4) else (tick or 0) / 2
-        self._reach = float(reach) + 1e-6 if tick else 0.0
-        self._last = float("-inf")
-
-    def __call__(self, t: float) -> float:
-        if self._on:
-            on_grid = round(t * self._fps) / self._fps
-            if abs(t - on_grid) <= self._reach and on_grid > self._last:
-                t = on_grid
-        self._last = t
-        return t
-
-
-# Frame rates cameras, encoders and browsers record at (240: phones' slow motion).
-STANDARD_RATES = frozenset(Fraction(r) for r in (Fraction(24000, 1001), 24, 25, Fraction(30000, 1001), 30, 48, 50,
-                                                 Fraction(60000, 1001), 60, 100, Fraction(120000, 1001), 120,
-                                                 Fraction(240000, 1001), 240))
-_NEAR_STANDARD = 0.005  # an average this close to a standard rate is that rate
-
-
-def nominal_rate(stream: av.video.stream.VideoStream) -> Fraction | None:
-    """The stream's frame rate. Its base rate (FFmpeg's guess from the frame times and the
-    codec) where that is within 1 % of its average over the file, or a standard rate within
-    5 %; half of it (the field rate H.264 states) where that is within 1 %; a standard rate
-    within 0.5 % of the average; a standard base rate above the average (at most 60 fps, or
-    twice the average); else the average.
-
-    Averages over millisecond times are off: a browser's WebM at 30 fps averages 1000/33 (the
-    output ran at 30.3 fps), at 59.94 fps 125/2 (62.5 fps, every frame twice), and mkvmerge's
-    59.94 fps is 19001/317 (its grid drifts 0.2 ms an hour). The base rate is not always the
-    rate either: 240 fps on 1/600 s ticks (frames of 2 and 3 ticks, an iPhone's slow motion)
-    has base 480, the field rate, and averages 40000/167; film in 59.94 fields has base 59.94
-    and averages 23.976, its rate. An average under a standard base rate is a stream with
-    gaps or held pictures: 30 fps missing every tenth frame averages 27, and 3 s ending on a
-    2 s still 18.2; at those rates a frame in ten, or 36 of 91, were dropped. A variable rate
-    far from its base rate (a phone's 1/90000 base) keeps its average."""
-    average = stream.average_rate or stream.guessed_rate or stream.base_rate
-    base = stream.base_rate
-    if average and base:
-        off = abs(float(base) / float(average) - 1)
-        if off < 0.01 or (Fraction(base) in STANDARD_RATES and off <= 0.05):
-            return Fraction(base)
-        if abs(float(base) / 2 / float(average) - 1) < 0.01:  # H.264's field rate (x264's timing info)
-            return Fraction(base) / 2
-    if not average:
-        return None
-    nearest = min(STANDARD_RATES, key=lambda r: abs(float(r) / float(average) - 1))
-    if abs(float(nearest) / float(average) - 1) <= _NEAR_STANDARD:
-        return nearest
-    if base and Fraction(base) in STANDARD_RATES and average < base and (base <= 60 or 2 * average >= base):
-        # Fewer frames than the base rate: gaps or held pictures (a phone under load, a clip
-        # ending on a still). At the average, frames the base rate spaces were dropped.
-        return Fraction(base)
-    return Fraction(average)
 
 
 def packets_from(container: av.container.InputContainer, stream: av.video.stream.VideoStream,

@@ -7,6 +7,7 @@ screen at start + n / fps (CONTRACT.md: frame-accurate cuts and trims).
 
 from __future__ import annotations
 
+import random
 from fractions import Fraction
 from pathlib import Path
 
@@ -370,3 +371,62 @@ def test_a_phone_mp4_averaging_under_its_rate_keeps_every_frame(tmp_path: Path, 
         {"start_time": 0, "end_time": 0.1, "keyframes": [{"time": 0, "x": 10, "y": 10, "radiusX": 4, "radiusY": 4}]}],
         "overlay_settings": {"dim_strength": 0}}, device="cpu")
     assert shown(r.output) == [max(i for i in held if i <= n) for n in range(slots)]
+
+
+def write_at_times(path: Path, times: list[float], fps: Fraction, timescale: int) -> Path:
+    """An MP4 whose frame k (showing k) is stored at ``times[k]`` seconds on a 1/``timescale``
+    clock, as a camera stamps capture times; x264's timing info states ``fps`` (FFmpeg's base
+    rate is then often its field rate, 2 x ``fps``)."""
+    ticks = [round(t * timescale) for t in times]
+    with av.open(str(path), "w", options={"video_track_timescale": str(timescale)}) as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
+        video.options = {"bf": "0", "g": str(round(fps)), "crf": "18", "preset": "veryfast"}
+        video.time_base = Fraction(1, timescale)
+        packets = []
+        for k in range(len(times)):
+            y = np.full((240, 320), 60, np.uint8)
+            for b in range(BLOCKS):
+                y[170:220, b * 40 + 4:b * 40 + 36] = 230 if (k >> b) & 1 else 20
+            frame = av.VideoFrame.from_ndarray(np.dstack([y, y, y]), format="rgb24")
+            frame.pts = k
+            packets += video.encode(frame)
+        packets += video.encode(None)
+        for packet in packets:
+            k = int(round(packet.pts * video.codec_context.time_base * fps))  # the frame it holds
+            packet.time_base = Fraction(1, timescale)
+            packet.pts = packet.dts = ticks[k]
+            packet.duration = ticks[k + 1] - ticks[k] if k + 1 < len(ticks) else round(timescale / fps)
+            out.mux(packet)
+    return path
+
+
+def _jittered(n: int, jitter_s: float, drop: float, seed: int) -> list[float]:
+    rnd = random.Random(seed)
+    return [0.0] + [i / 30 + rnd.uniform(-jitter_s, jitter_s) for i in range(1, n) if rnd.random() >= drop]
+
+
+@pytest.mark.parametrize("case", ["jitter-1ms", "jitter-and-gaps", "still-averaging-25", "60fps-on-1/100s"])
+def test_captured_frame_times_keep_every_frame(tmp_path: Path, case: str) -> None:
+    """Frames stored where a camera captured them, and the rate read from their spacing.
+    ±1 ms around a 30 fps grid: one frame in four was never on screen at any n / 30 (stored a
+    little late, the next a little early). ±8 ms with a frame in ten missing: FFmpeg's base
+    rate is 60 (the field rate). A still ending whose average is 25 fps: the export ran at 25
+    and dropped 17 of 100 frames. 60 fps on 1/100 s ticks: a third of the frames dropped."""
+    if case == "60fps-on-1/100s":
+        src = write_indexed(tmp_path / "src.mp4", Fraction(60), 240, fmt="mp4", options={"video_track_timescale": "100"})
+        stored, fps = list(range(240)), Fraction(60)
+    elif case == "still-averaging-25":
+        stored, fps = [*range(99), 119], Fraction(30)
+        src = write_vfr_mp4(tmp_path / "src.mp4", stored)
+    else:
+        times = _jittered(150, 0.001, 0.0, 5) if case == "jitter-1ms" else _jittered(150, 0.25 / 30, 0.1, 810)
+        src = write_at_times(tmp_path / "src.mp4", times, Fraction(30), 90000 if case == "jitter-1ms" else 600)
+        stored, fps = list(range(len(times))), Fraction(30)
+    info = probe(src)
+    assert info.fps == pytest.approx(fps, rel=2e-3)  # 30 or 29.97 where the jitter hides which
+    r = reelgpu.overlay(src, tmp_path / "o.mp4", {"text_layers": [], "highlight_regions": [
+        {"start_time": 0, "end_time": 0.1, "keyframes": [{"time": 0, "x": 10, "y": 10, "radiusX": 4, "radiusY": 4}]}],
+        "overlay_settings": {"dim_strength": 0}}, device="cpu")
+    got = shown(r.output)
+    assert got == sorted(got) and set(got) == set(stored)  # every stored frame, in order

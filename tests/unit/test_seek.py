@@ -8,9 +8,7 @@ through reelgpu.media.seek.packets_from.
 from __future__ import annotations
 
 import subprocess
-from fractions import Fraction
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,7 +16,7 @@ import pytest
 from reelgpu.media.avi_times import avi_timing
 from reelgpu.media.decode_cpu import PyAVVideoSource
 from reelgpu.media.samples import make_sample_video
-from reelgpu.media.seek import GridSnapper, nominal_rate, packets_from
+from reelgpu.media.seek import packets_from
 from tests.conftest import remux_video
 
 
@@ -109,72 +107,3 @@ def test_a_recording_cut_mid_stream_starts_at_its_first_key_frame(ffmpeg: str, t
     for start_s in (0.0, 0.6, keys[0] + 0.5):
         got = pts_from(cut, start_s)
         assert got and got[0] == pytest.approx(keys[0] if start_s < keys[0] else max(k for k in keys if k <= start_s))
-
-
-def snapper(time_base: Fraction, rate: Fraction, base: Fraction | None = None) -> GridSnapper:
-    return GridSnapper(SimpleNamespace(time_base=time_base, average_rate=rate, guessed_rate=rate,
-                                       base_rate=base or rate))
-
-
-def test_millisecond_times_go_back_on_the_frame_grid() -> None:
-    snap = snapper(Fraction(1, 1000), Fraction(30))
-    assert [snap(t) for t in (0.0, 0.033, 0.067, 0.1, 0.134)] == pytest.approx([n / 30 for n in range(5)], abs=1e-12)
-
-
-def test_exact_time_bases_and_coarse_ticks_are_left_alone() -> None:
-    for tb, rate in ((Fraction(1, 1000), Fraction(25)), (Fraction(1, 15360), Fraction(30)), (Fraction(1, 30), Fraction(30)),
-                     (Fraction(1, 100), Fraction(60000, 1001))):  # the last: a tick is 0.6 of a frame
-        snap = snapper(tb, rate)
-        assert [snap(t) for t in (0.0, 0.041, 1.81, 1.82)] == [0.0, 0.041, 1.81, 1.82]
-
-
-@pytest.mark.parametrize(("tb", "rate"), [(Fraction(1, 600), Fraction(240)), (Fraction(1, 100), Fraction(30)),
-                                          (Fraction(1, 100), Fraction(220, 7))])
-def test_ticks_up_to_half_a_frame_snap_within_half_a_tick(tb: Fraction, rate: Fraction) -> None:
-    """240 fps on MP4's 1/600 s (an iPhone's slow motion) stores frames 2 and 3 ticks apart,
-    every odd one half a tick (a fifth of a frame) late: the frame loop dropped all of those.
-    A grid rounded to the tick goes back on the grid; a time further off stays."""
-    snap = snapper(tb, rate)
-    grid = [n / rate for n in range(50)]
-    assert [snap(float(round(g / tb) * tb)) for g in grid] == pytest.approx([float(g) for g in grid], abs=1e-12)
-    snap = snapper(tb, rate)
-    off_grid = float(grid[3] + tb * Fraction(3, 4))  # a variable-rate frame 3/4 tick past frame 3's slot
-    assert [snap(float(grid[1])), snap(off_grid)] == [pytest.approx(float(grid[1])), off_grid]
-
-
-def test_variable_rate_frames_never_merge() -> None:
-    """Two frames within a tick of the same grid point: only the first goes there."""
-    snap = snapper(Fraction(1, 1000), Fraction(30))
-    assert snap(0.0) == 0.0
-    first, second = snap(0.033), snap(0.034)
-    assert first == pytest.approx(1 / 30) and second == 0.034 and first < second
-
-
-def test_the_grid_is_the_base_rate_when_the_average_is_near_it() -> None:
-    """59.94 fps averages to 19001/317 over a short file; an hour in, that grid is 0.2 ms off."""
-    snap = snapper(Fraction(1, 1000), Fraction(19001, 317), base=Fraction(60000, 1001))
-    hour = 3600 * 60000 // 1001  # a frame about an hour in
-    assert snap(round(hour * 1001 / 60000, 3)) == pytest.approx(hour * 1001 / 60000, abs=1e-9)
-
-
-@pytest.mark.parametrize(("average", "base", "rate"), [
-    (Fraction(1000, 33), Fraction(30), Fraction(30)),  # a browser's 30 fps WebM
-    (Fraction(125, 2), Fraction(60000, 1001), Fraction(60000, 1001)),  # its 59.94, 4.3 % off
-    (Fraction(30005, 1001), Fraction(30000, 1001), Fraction(30000, 1001)),  # 29.97 at timescale 600
-    (Fraction(19001, 317), Fraction(19001, 317), Fraction(19001, 317)),  # nothing better known
-    (Fraction(25), Fraction(50), Fraction(25)),  # interlaced: the base is the field rate
-    (Fraction(2697, 100), Fraction(30), Fraction(30)),  # variable rate, 10 % under its base (gaps)
-    (Fraction(91, 5), Fraction(30), Fraction(30)),  # 3 s at 30 fps ending on a 2 s still
-    (Fraction(24000, 1001), Fraction(60000, 1001), Fraction(24000, 1001)),  # film in 59.94 fields
-    (Fraction(27), Fraction(120), Fraction(27)),  # a base over 60 fps and twice the average: not the rate
-    (Fraction(70), Fraction(120), Fraction(120)),  # 120 fps slow motion with gaps
-    (Fraction(33), Fraction(30), Fraction(33)),  # 10 % above its base: the average
-    (Fraction(311, 10), Fraction(90000), Fraction(311, 10)),  # a phone's 1/90000 base
-    (Fraction(40000, 167), Fraction(480), Fraction(240)),  # 240 fps on 1/600 s: H.264's field rate as base
-    (Fraction(4000, 127), Fraction(440, 7), Fraction(220, 7)),  # the same for any rate
-    (Fraction(2999, 100), Fraction(90000), Fraction(30)),  # a standard rate 0.03 % from the average
-    (Fraction(2398, 100), Fraction(90000), Fraction(24000, 1001)),  # the nearest of two standard rates
-])
-def test_nominal_rate(average: Fraction, base: Fraction, rate: Fraction) -> None:
-    stream = SimpleNamespace(average_rate=average, guessed_rate=average, base_rate=base)
-    assert nominal_rate(stream) == rate

@@ -1,0 +1,141 @@
+"""A video stream's frame rate, and its frame times put back on that rate's grid.
+
+Containers do not state a frame rate; FFmpeg guesses two: the *average* (frames over duration)
+and the *base* rate (from the codec's timing info and the first frames' times). Neither is
+always the rate the frames were captured at:
+
+* averages over millisecond times are off (a browser's 30 fps WebM averages 1000/33, the export
+  ran at 30.3 fps), and an average falls under the rate wherever frames are missing or held
+  (a phone under load, a clip ending on a still: at 27 or 18.2 fps, frames were dropped);
+* the base rate is often H.264's field rate, twice the frame rate (480 for 240 fps slow
+  motion on 1/600 s ticks; 60 for a 30 fps stream whose times jitter), or film's 59.94 fields
+  for 23.976 frames.
+
+So the rate is taken from the frames' own spacing (:func:`typical_period`, over the first
+packets) and matched to the nearest of those guesses or a standard rate; without that spacing
+(too few frames), from the guesses alone (:func:`nominal_rate`). Exports and both decoders use
+the same rate: :func:`reelgpu.media.probe.video_rate`.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from fractions import Fraction
+
+import av
+
+__all__ = ["STANDARD_RATES", "GridSnapper", "nominal_rate", "sample_times", "typical_period"]
+
+# Frame rates cameras, encoders and browsers record at (240: phones' slow motion).
+STANDARD_RATES = frozenset(Fraction(r) for r in (Fraction(24000, 1001), 24, 25, Fraction(30000, 1001), 30, 48, 50,
+                                                 Fraction(60000, 1001), 60, 100, Fraction(120000, 1001), 120,
+                                                 Fraction(240000, 1001), 240))
+_NEAR_STANDARD = 0.005  # an average this close to a standard rate is that rate
+_NEAR_BASE = 0.005  # FFmpeg's base rate (or half) this close to the frames' spacing is the rate
+_NEAR_SPACING = 0.02  # else a standard rate (or the average) this close to it
+SAMPLE_PACKETS = 120  # packets read from the start for the frames' spacing (4 s at 30 fps; 2 ms)
+_MIN_GAPS = 4  # fewer frame-to-frame gaps than this say nothing about a rate
+
+
+def typical_period(times: Iterable[float]) -> float | None:
+    """The frame period in seconds that most of ``times`` (presentation times, any order) are
+    spaced by: the mean of the gaps between consecutive times that lie within 0.6-1.55 times
+    their median. Longer gaps (missing frames, stills) and shorter ones (a burst) do not
+    count; a period of 2.5 ticks (gaps of 2 and 3 ticks) averages to 2.5. None for fewer than
+    four gaps."""
+    ordered = sorted(set(times))
+    gaps = [b - a for a, b in zip(ordered, ordered[1:])]
+    if len(gaps) < _MIN_GAPS:
+        return None
+    median = statistics.median(gaps)
+    kept = [g for g in gaps if 0.6 * median <= g <= 1.55 * median]
+    return sum(kept) / len(kept) if kept and median > 0 else None
+
+
+def sample_times(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+                 limit: int = SAMPLE_PACKETS) -> list[float]:
+    """Presentation times (seconds) of the stream's first ``limit`` packets that hold a picture,
+    read from where ``container`` is (a freshly opened one: the start)."""
+    tb, times = stream.time_base, []
+    for n, packet in enumerate(container.demux(stream)):
+        if n >= limit:
+            break
+        if packet.pts is not None and packet.size:
+            times.append(float(packet.pts * tb))
+    return times
+
+
+def nominal_rate(stream: av.video.stream.VideoStream, period_s: float | None = None) -> Fraction | None:
+    """The stream's frame rate.
+
+    With ``period_s`` (:func:`typical_period`), the rate nearest to ``1 / period_s``: the base
+    rate or half of it (FFmpeg's exact fraction) within 0.5 %, else a standard rate within 2 %,
+    else the average within 2 % (a spacing under the average is not used). Otherwise, or when none is that near, from FFmpeg's guesses:
+    the base rate where it is within 1 % of the average, or a standard rate within 5 %; half of
+    it within 1 %; a standard rate within 0.5 % of the average; a standard base rate above the
+    average (at most 60 fps, or twice the average); else the average (a phone's 1/90000 base
+    says nothing)."""
+    average = stream.average_rate or stream.guessed_rate or stream.base_rate
+    base = stream.base_rate
+    # A spacing slower than the average is no frame rate: more frames came than it allows (60
+    # fps on 1/100 s ticks: gaps of 1 and 2 ticks, the median of 2 leaves the 1s out). 3 %
+    # spare: averages over millisecond times run up to 2 % high.
+    if period_s and period_s > 0 and not (average and 1 / period_s < 0.97 * average):
+        spacing = 1 / period_s
+        for guesses, within in (([base, base / 2] if base else [], _NEAR_BASE), (sorted(STANDARD_RATES), _NEAR_SPACING),
+                                ([average] if average else [], _NEAR_SPACING)):
+            if guesses:
+                nearest = min(guesses, key=lambda r: abs(float(r) / spacing - 1))
+                if abs(float(nearest) / spacing - 1) <= within:
+                    return Fraction(nearest)
+    if average and base:
+        off = abs(float(base) / float(average) - 1)
+        if off < 0.01 or (Fraction(base) in STANDARD_RATES and off <= 0.05):
+            return Fraction(base)
+        if abs(float(base) / 2 / float(average) - 1) < 0.01:  # H.264's field rate (x264's timing info)
+            return Fraction(base) / 2
+    if not average:
+        return None
+    nearest = min(STANDARD_RATES, key=lambda r: abs(float(r) / float(average) - 1))
+    if abs(float(nearest) / float(average) - 1) <= _NEAR_STANDARD:
+        return nearest
+    if base and Fraction(base) in STANDARD_RATES and average < base and (base <= 60 or 2 * average >= base):
+        # Fewer frames than the base rate: gaps or held pictures. At the average, frames the
+        # base rate spaces were dropped.
+        return Fraction(base)
+    return Fraction(average)
+
+
+class GridSnapper:
+    """Puts frame times (seconds from the first frame) near the frame-rate grid back on it.
+
+    Coarse time bases round: Matroska stores milliseconds (at 30 fps frame 2 is stored at
+    0.067 s, after 2/30 s, and the frame loop, which shows the frame on screen at each n / fps,
+    dropped every third frame); mkvmerge rounds the first frame's time too, so times from it
+    are up to a whole tick off; 240 fps on MP4's 1/600 s ticks stores every odd frame half a
+    tick late (all of those were dropped), 60 fps on 1/100 s a third of a frame. And capture
+    times jitter: a phone's 30 fps frames ±1 ms around the grid lost one in four (one stored a
+    little late, the next a little early: the first was never on screen at any n / fps).
+
+    A time within a quarter of a frame of a grid point (or half a tick, where that is more)
+    becomes that point, unless that would not put it after the frame before (variable-rate
+    frames never merge or swap). Frames further off (a variable rate's) are left alone, as are
+    all times when a tick is over a frame (the time base cannot say which frame is meant).
+    """
+
+    def __init__(self, stream: av.video.stream.VideoStream, rate: Fraction | None = None) -> None:
+        rate = rate or nominal_rate(stream)
+        tick = Fraction(stream.time_base) if stream.time_base else None
+        self._on = bool(rate and tick and tick * rate <= 1)
+        self._fps = float(rate) if rate else 0.0
+        self._reach = float(max(1 / (4 * rate), tick / 2)) + 1e-6 if self._on and rate and tick else 0.0
+        self._last = float("-inf")
+
+    def __call__(self, t: float) -> float:
+        if self._on:
+            on_grid = round(t * self._fps) / self._fps
+            if abs(t - on_grid) <= self._reach and on_grid > self._last:
+                t = on_grid
+        self._last = t
+        return t
