@@ -40,17 +40,28 @@ _MIN_GAPS = 4  # fewer frame-to-frame gaps than this say nothing about a rate
 
 def typical_period(times: Iterable[float]) -> float | None:
     """The frame period in seconds that most of ``times`` (presentation times, any order) are
-    spaced by: the mean of the gaps between consecutive times that lie within 0.6-1.55 times
-    their median. Longer gaps (missing frames, stills) and shorter ones (a burst) do not
-    count; a period of 2.5 ticks (gaps of 2 and 3 ticks) averages to 2.5. None for fewer than
+    spaced by: the mean of the gaps between consecutive times within 0.6-1.55 times their
+    median, then, twice, the mean of those within half a period of the last estimate (so
+    jittered times are trimmed evenly on both sides: with one frame in ten missing the median
+    leans long, and 30 fps read as 29.3). Longer gaps (missing frames, stills) and shorter
+    ones (a burst) do not count; gaps of 2 and 3 ticks average to 2.5. None for fewer than
     four gaps."""
     ordered = sorted(set(times))
     gaps = [b - a for a, b in zip(ordered, ordered[1:])]
     if len(gaps) < _MIN_GAPS:
         return None
     median = statistics.median(gaps)
-    kept = [g for g in gaps if 0.6 * median <= g <= 1.55 * median]
-    return sum(kept) / len(kept) if kept and median > 0 else None
+    if median <= 0:
+        return None
+    low, high = 0.6 * median, 1.55 * median
+    period = median
+    for _ in range(3):
+        kept = [g for g in gaps if low <= g <= high]
+        if not kept:
+            break
+        period = sum(kept) / len(kept)
+        low, high = 0.5 * period, 1.5 * period
+    return period
 
 
 def sample_times(container: av.container.InputContainer, stream: av.video.stream.VideoStream,

@@ -78,7 +78,8 @@ def _video_rate(path: str, _mtime_ns: int, _size: int) -> Fraction | None:
             period = typical_period(sample_times(container, stream))
         except av.error.FFmpegError:  # unreadable packets: the decoder will say so
             period = None
-        return nominal_rate(stream, period)
+        rate = nominal_rate(stream, period)
+        return rate.limit_denominator(1001) if rate else None  # 30000/1001, not an average's 450000/15001
 
 
 @dataclass(frozen=True)
@@ -414,7 +415,6 @@ def probe(path: str | Path) -> MediaInfo:
         fps = video_rate(path)
         if not fps or fps <= 0:
             raise CorruptMedia(f"{path.name}: video stream has no frame rate")
-        fps = Fraction(fps).limit_denominator(1001)
         if fps < MIN_FPS or fps > MAX_FPS:
             # A rate of ~0 divides by zero downstream; tens of thousands of fps (a forged stts)
             # would schedule that many output frames per second.
@@ -431,8 +431,12 @@ def probe(path: str | Path) -> MediaInfo:
                                f"at {float(fps):.4g} fps")
         # Slots of 1/fps over the duration, not the samples stored: a variable-rate file (a
         # phone's, frames skipped) holds fewer samples than slots at its base rate, and an
-        # overlay scheduling only the samples ended early, its last seconds cut.
-        frame_count = int(round(duration * fps)) if duration > 0 else declared
+        # overlay scheduling only the samples ended early, its last seconds cut. What is left
+        # over past a quarter slot (or a tick: 240 fps on 1/600 s ends 0.4 slot late) gets a
+        # slot: a jittered last frame (6.455-6.495 s at 25 fps) starts after the last whole
+        # slot (6.44 s) and was never shown.
+        spare = max(0.25, float(time_base * fps)) + 1e-6
+        frame_count = math.ceil(duration * fps - spare) if duration > 0 else declared
         audio = container.streams.audio[0] if container.streams.audio else None
         if audio is not None and audio.codec_context is None:
             raise UnsupportedMedia(f"{path.name}: unknown audio codec")

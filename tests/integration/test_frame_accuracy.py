@@ -406,14 +406,21 @@ def _jittered(n: int, jitter_s: float, drop: float, seed: int) -> list[float]:
     return [0.0] + [i / 30 + rnd.uniform(-jitter_s, jitter_s) for i in range(1, n) if rnd.random() >= drop]
 
 
-@pytest.mark.parametrize("case", ["jitter-1ms", "jitter-and-gaps", "still-averaging-25", "60fps-on-1/100s"])
+@pytest.mark.parametrize("case", ["jitter-1ms", "jitter-and-gaps", "still-averaging-25", "60fps-on-1/100s",
+                                  "late-last-frame"])
 def test_captured_frame_times_keep_every_frame(tmp_path: Path, case: str) -> None:
     """Frames stored where a camera captured them, and the rate read from their spacing.
     ±1 ms around a 30 fps grid: one frame in four was never on screen at any n / 30 (stored a
     little late, the next a little early). ±8 ms with a frame in ten missing: FFmpeg's base
     rate is 60 (the field rate). A still ending whose average is 25 fps: the export ran at 25
-    and dropped 17 of 100 frames. 60 fps on 1/100 s ticks: a third of the frames dropped."""
-    if case == "60fps-on-1/100s":
+    and dropped 17 of 100 frames. 60 fps on 1/100 s ticks: a third of the frames dropped. A
+    last frame after a still, 15 ms past a slot and 40 ms long (5.455-5.495 s at 25 fps): 137
+    slots were counted (5.495 x 25 = 137.4), the last at 5.44 s, and it was never shown."""
+    if case == "late-last-frame":
+        times = [n / 25 for n in range(100)] + [5.455]
+        src = write_at_times(tmp_path / "src.mp4", times, Fraction(25), 600)
+        stored, fps = list(range(len(times))), Fraction(25)
+    elif case == "60fps-on-1/100s":
         src = write_indexed(tmp_path / "src.mp4", Fraction(60), 240, fmt="mp4", options={"video_track_timescale": "100"})
         stored, fps = list(range(240)), Fraction(60)
     elif case == "still-averaging-25":

@@ -96,6 +96,19 @@ def test_missing_frames_and_a_still_do_not_count() -> None:
     assert typical_period(times) == pytest.approx(1 / 30, rel=1e-9)
 
 
+def test_jitter_with_missing_frames_is_trimmed_evenly() -> None:
+    """30 fps ±8 ms (a quarter frame) with one frame in ten missing, 40 clips: trimmed around
+    the median, the estimate leaned slow (1.35 % on average, 4 % at worst: 30 fps read as 29.3
+    and the rate fell back to FFmpeg's field rate, 60). Trimmed around itself: unbiased, and
+    within 2 % (the standard-rate match) on every clip."""
+    errors = []
+    for seed in range(40):
+        rnd = random.Random(seed)
+        times = [0.0] + [n / 30 + rnd.uniform(-1 / 120, 1 / 120) for n in range(1, 150) if rnd.random() > 0.1]
+        errors.append(1 / typical_period(times[:120]) / 30 - 1)
+    assert abs(sum(errors) / len(errors)) < 0.003 and max(map(abs, errors)) < 0.02
+
+
 def test_decode_order_and_repeated_times_do_not_matter() -> None:
     times = [0, 3, 1, 2, 6, 4, 5, 5, 9, 7, 8]  # B-frames: decode order
     assert typical_period([t / 25 for t in times]) == pytest.approx(1 / 25)
