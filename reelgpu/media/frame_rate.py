@@ -41,7 +41,7 @@ _MIN_GAPS = 4  # fewer frame-to-frame gaps than this say nothing about a rate
 def typical_period(times: Iterable[float]) -> float | None:
     """The frame period in seconds that most of ``times`` (presentation times, any order) are
     spaced by: the mean of the gaps between consecutive times within 0.6-1.55 times their
-    median, then, twice, the mean of those within half a period of the last estimate (so
+    median, then, twice, the mean of those within 0.52-1.48 times the last estimate (so
     jittered times are trimmed evenly on both sides: with one frame in ten missing the median
     leans long, and 30 fps read as 29.3). Longer gaps (missing frames, stills) and shorter
     ones (a burst) do not count; gaps of 2 and 3 ticks average to 2.5. None for fewer than
@@ -60,7 +60,7 @@ def typical_period(times: Iterable[float]) -> float | None:
         if not kept:
             break
         period = sum(kept) / len(kept)
-        low, high = 0.5 * period, 1.5 * period
+        low, high = 0.52 * period, 1.48 * period  # not 0.5: half-period gaps (a burst) stay out
     return period
 
 
@@ -78,44 +78,59 @@ def sample_times(container: av.container.InputContainer, stream: av.video.stream
 
 
 def nominal_rate(stream: av.video.stream.VideoStream, period_s: float | None = None) -> Fraction | None:
-    """The stream's frame rate.
-
-    With ``period_s`` (:func:`typical_period`), the rate nearest to ``1 / period_s``: the base
-    rate or half of it (FFmpeg's exact fraction) within 0.5 %, else a standard rate within 2 %,
-    else the average within 2 % (a spacing under the average is not used). Otherwise, or when none is that near, from FFmpeg's guesses:
-    the base rate where it is within 1 % of the average, or a standard rate within 5 %; half of
-    it within 1 %; a standard rate within 0.5 % of the average; a standard base rate above the
-    average (at most 60 fps, or twice the average); else the average (a phone's 1/90000 base
-    says nothing)."""
+    """The stream's frame rate: from the frames' spacing ``period_s`` (:func:`typical_period`)
+    where that names one (:func:`_rate_from_spacing`), else from FFmpeg's guesses alone
+    (:func:`_rate_from_guesses`)."""
     average = stream.average_rate or stream.guessed_rate or stream.base_rate
     base = stream.base_rate
+    average = Fraction(average) if average else None
+    base = Fraction(base) if base else None
     # A spacing slower than the average is no frame rate: more frames came than it allows (60
     # fps on 1/100 s ticks: gaps of 1 and 2 ticks, the median of 2 leaves the 1s out). 3 %
     # spare: averages over millisecond times run up to 2 % high.
     if period_s and period_s > 0 and not (average and 1 / period_s < 0.97 * average):
-        spacing = 1 / period_s
-        for guesses, within in (([base, base / 2] if base else [], _NEAR_BASE), (sorted(STANDARD_RATES), _NEAR_SPACING),
-                                ([average] if average else [], _NEAR_SPACING)):
-            if guesses:
-                nearest = min(guesses, key=lambda r: abs(float(r) / spacing - 1))
-                if abs(float(nearest) / spacing - 1) <= within:
-                    return Fraction(nearest)
+        rate = _rate_from_spacing(1 / period_s, base, average)
+        if rate is not None:
+            return rate
+    return _rate_from_guesses(base, average)
+
+
+def _off(rate: Fraction, target: float) -> float:
+    return abs(float(rate) / target - 1)
+
+
+def _rate_from_spacing(spacing: float, base: Fraction | None, average: Fraction | None) -> Fraction | None:
+    """The rate nearest to ``spacing`` frames per second: FFmpeg's base rate or half of it (an
+    exact fraction) within 0.5 %, else a standard rate within 2 %, else the average within 2 %;
+    None when none is that near."""
+    for guesses, within in (([base, base / 2] if base else [], _NEAR_BASE), (sorted(STANDARD_RATES), _NEAR_SPACING),
+                            ([average] if average else [], _NEAR_SPACING)):
+        if guesses:
+            nearest = min(guesses, key=lambda r: _off(r, spacing))
+            if _off(nearest, spacing) <= within:
+                return nearest
+    return None
+
+
+def _rate_from_guesses(base: Fraction | None, average: Fraction | None) -> Fraction | None:
+    """The rate from FFmpeg's guesses alone: the base rate where it is within 1 % of the
+    average, or is a standard rate within 5 %; half of it within 1 % (H.264's field rate); a
+    standard rate within 0.5 % of the average; a standard base rate above the average (gaps or
+    held pictures; at most 60 fps, or twice the average); else the average (a phone's 1/90000
+    base says nothing)."""
     if average and base:
-        off = abs(float(base) / float(average) - 1)
-        if off < 0.01 or (Fraction(base) in STANDARD_RATES and off <= 0.05):
-            return Fraction(base)
-        if abs(float(base) / 2 / float(average) - 1) < 0.01:  # H.264's field rate (x264's timing info)
-            return Fraction(base) / 2
+        if _off(base, float(average)) < 0.01 or (base in STANDARD_RATES and _off(base, float(average)) <= 0.05):
+            return base
+        if _off(base / 2, float(average)) < 0.01:
+            return base / 2
     if not average:
         return None
-    nearest = min(STANDARD_RATES, key=lambda r: abs(float(r) / float(average) - 1))
-    if abs(float(nearest) / float(average) - 1) <= _NEAR_STANDARD:
+    nearest = min(STANDARD_RATES, key=lambda r: _off(r, float(average)))
+    if _off(nearest, float(average)) <= _NEAR_STANDARD:
         return nearest
-    if base and Fraction(base) in STANDARD_RATES and average < base and (base <= 60 or 2 * average >= base):
-        # Fewer frames than the base rate: gaps or held pictures. At the average, frames the
-        # base rate spaces were dropped.
-        return Fraction(base)
-    return Fraction(average)
+    if base and base in STANDARD_RATES and average < base and (base <= 60 or 2 * average >= base):
+        return base
+    return average
 
 
 class GridSnapper:

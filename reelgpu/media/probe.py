@@ -432,10 +432,10 @@ def probe(path: str | Path) -> MediaInfo:
         # Slots of 1/fps over the duration, not the samples stored: a variable-rate file (a
         # phone's, frames skipped) holds fewer samples than slots at its base rate, and an
         # overlay scheduling only the samples ended early, its last seconds cut. What is left
-        # over past a quarter slot (or a tick: 240 fps on 1/600 s ends 0.4 slot late) gets a
-        # slot: a jittered last frame (6.455-6.495 s at 25 fps) starts after the last whole
-        # slot (6.44 s) and was never shown.
-        spare = max(0.25, float(time_base * fps)) + 1e-6
+        # over past a quarter slot (or a tick, up to half a slot: 240 fps on 1/600 s ends 0.4
+        # slot late; AVI's tick is a whole frame) gets a slot: a jittered last frame
+        # (6.455-6.495 s at 25 fps) starts after the last whole slot (6.44 s), never shown.
+        spare = max(0.25, min(float(time_base * fps), 0.5)) + 1e-6
         frame_count = math.ceil(duration * fps - spare) if duration > 0 else declared
         audio = container.streams.audio[0] if container.streams.audio else None
         if audio is not None and audio.codec_context is None:

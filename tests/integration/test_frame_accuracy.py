@@ -437,3 +437,15 @@ def test_captured_frame_times_keep_every_frame(tmp_path: Path, case: str) -> Non
         "overlay_settings": {"dim_strength": 0}}, device="cpu")
     got = shown(r.output)
     assert got == sorted(got) and set(got) == set(stored)  # every stored frame, in order
+
+
+@pytest.mark.parametrize("fps", [Fraction(25), Fraction(30000, 1001)])
+def test_an_avi_keeps_its_last_frame(tmp_path: Path, fps: Fraction) -> None:
+    """AVI's tick is a whole frame: counting a tick's worth of a remainder as a slot (as 240 fps
+    on 1/600 s needs) took one off the frame count of every AVI, and the last frame was lost."""
+    src = write_indexed(tmp_path / "clip.avi", fps, 100, fmt="avi")
+    assert probe(src).frame_count == 100
+    r = reelgpu.overlay(src, tmp_path / "o.mp4", {"text_layers": [], "highlight_regions": [
+        {"start_time": 0, "end_time": 0.1, "keyframes": [{"time": 0, "x": 10, "y": 10, "radiusX": 4, "radiusY": 4}]}],
+        "overlay_settings": {"dim_strength": 0}}, device="cpu")
+    assert shown(r.output) == list(range(100))
