@@ -11,21 +11,22 @@ always the rate the frames were captured at:
   motion on 1/600 s ticks; 60 for a 30 fps stream whose times jitter), or film's 59.94 fields
   for 23.976 frames.
 
-So the rate is taken from the frames' own spacing (:func:`typical_period`, over the first
-packets) and matched to the nearest of those guesses or a standard rate; without that spacing
+So the rate is taken from the frames' own spacing (:func:`typical_period`, over packets at
+the start, a third and two thirds of the way in: :func:`sampled_period`) and matched to the nearest of those guesses or a standard rate; without that spacing
 (too few frames), from the guesses alone (:func:`nominal_rate`). Exports and both decoders use
 the same rate: :func:`reelgpu.media.probe.video_rate`.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable
 from fractions import Fraction
 
 import av
 
-__all__ = ["STANDARD_RATES", "GridSnapper", "nominal_rate", "sample_times", "typical_period"]
+__all__ = ["STANDARD_RATES", "GridSnapper", "nominal_rate", "sample_times", "sampled_period", "typical_period"]
 
 # Frame rates cameras, encoders and browsers record at (240: phones' slow motion).
 STANDARD_RATES = frozenset(Fraction(r) for r in (Fraction(24000, 1001), 24, 25, Fraction(30000, 1001), 30, 48, 50,
@@ -35,6 +36,7 @@ _NEAR_STANDARD = 0.005  # an average this close to a standard rate is that rate
 _NEAR_BASE = 0.005  # FFmpeg's base rate (or half) this close to the frames' spacing is the rate
 _NEAR_SPACING = 0.02  # else a standard rate (or the average) this close to it
 SAMPLE_PACKETS = 120  # packets read from the start for the frames' spacing (4 s at 30 fps; 2 ms)
+WINDOW_PACKETS = 60  # and from a third and two thirds of the way in (sampled_period)
 _MIN_GAPS = 4  # fewer frame-to-frame gaps than this say nothing about a rate
 
 
@@ -75,6 +77,30 @@ def sample_times(container: av.container.InputContainer, stream: av.video.stream
         if packet.pts is not None and packet.size:
             times.append(float(packet.pts * tb))
     return times
+
+
+def sampled_period(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
+    """The shortest :func:`typical_period` of three windows of the stream: its first
+    ``SAMPLE_PACKETS`` packets (``container`` freshly opened), and ``WINDOW_PACKETS`` from a
+    third and from two thirds of the way in. A file joined from clips of two rates (30 fps,
+    then 60) renders at the faster one: at the first clip's rate, every other frame of the
+    second was dropped. None where no window says anything."""
+    periods = [typical_period(sample_times(container, stream))]
+    file_s = container.duration / av.time_base if container.duration else 0.0  # a live stream has none
+    first_s = (container.start_time or 0) / av.time_base
+    for fraction in (1 / 3, 2 / 3):
+        target = (first_s + fraction * file_s) / stream.time_base if file_s > 0 else None
+        # A forged duration can put the seek beyond 64-bit ticks: the first window then decides.
+        if target is None or not math.isfinite(target) or abs(target) >= 2**62:
+            break
+        try:
+            # Any packet, not the key frame before (a GOP can span the window): only times are read.
+            container.seek(int(target), stream=stream, backward=True, any_frame=True)
+        except av.error.FFmpegError:
+            break
+        periods.append(typical_period(sample_times(container, stream, WINDOW_PACKETS)))
+    known = [p for p in periods if p]
+    return min(known) if known else None
 
 
 def nominal_rate(stream: av.video.stream.VideoStream, period_s: float | None = None) -> Fraction | None:

@@ -14,7 +14,7 @@ import av
 import numpy as np
 
 from ..errors import CorruptMedia, LimitExceeded, UnsupportedMedia
-from .frame_rate import nominal_rate, sample_times, typical_period
+from .frame_rate import nominal_rate, sampled_period
 from .seek import rewind
 
 # Sanity bounds on what a file may *declare*, whatever the configured Limits: libavformat builds
@@ -61,11 +61,11 @@ def open_media(path: str | Path) -> av.container.InputContainer:
 
 
 def video_rate(path: str | Path) -> Fraction | None:
-    """The frame rate of the file's video (:mod:`reelgpu.media.frame_rate`): from its first
-    packets' spacing and FFmpeg's guesses. The probe and both decoders use this one answer
-    (cached per file version), so the frames they schedule and the grid they snap to agree.
-    It opens the file once more: ~25 ms for a 1080p MP4 (FFmpeg's stream probing; reading
-    the 120 packets takes 2 ms)."""
+    """The frame rate of the file's video (:mod:`reelgpu.media.frame_rate`): from its packets'
+    spacing (:func:`~reelgpu.media.frame_rate.sampled_period`) and FFmpeg's guesses. The
+    probe and both decoders use this one answer (cached per file version), so the frames
+    they schedule and the grid they snap to agree. It opens the file once more: ~25 ms for a
+    1080p MP4 (FFmpeg's stream probing; the packets' times take a few ms)."""
     stat = Path(path).stat()
     return _video_rate(str(path), stat.st_mtime_ns, stat.st_size)
 
@@ -75,7 +75,7 @@ def _video_rate(path: str, _mtime_ns: int, _size: int) -> Fraction | None:
     with open_media(path) as container:
         stream = container.streams.video[0]
         try:
-            period = typical_period(sample_times(container, stream))
+            period = sampled_period(container, stream)
         except av.error.FFmpegError:  # unreadable packets: the decoder will say so
             period = None
         rate = nominal_rate(stream, period)

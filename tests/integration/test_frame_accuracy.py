@@ -449,3 +449,21 @@ def test_an_avi_keeps_its_last_frame(tmp_path: Path, fps: Fraction) -> None:
         {"start_time": 0, "end_time": 0.1, "keyframes": [{"time": 0, "x": 10, "y": 10, "radiusX": 4, "radiusY": 4}]}],
         "overlay_settings": {"dim_strength": 0}}, device="cpu")
     assert shown(r.output) == list(range(100))
+
+
+@pytest.mark.parametrize("order", ["30-then-60", "60-then-30"])
+def test_clips_of_two_rates_joined_keep_every_frame(tmp_path: Path, order: str) -> None:
+    """A file joined from a 30 fps and a 60 fps clip (4 s each): the rate was read from the
+    first 120 frames, and at 30 fps every other frame of the 60 fps part was dropped (59 of
+    240). The spacing is read at a third and two thirds of the way in too; the fastest wins."""
+    slow = [n / 30 for n in range(120)]
+    fast = [n / 60 for n in range(120)]
+    times = slow + [4 + t for t in fast] if order == "30-then-60" else fast + [2 + t for t in slow]
+    src = write_at_times(tmp_path / "joined.mp4", times, Fraction(60), 15360)
+    assert probe(src).fps == 60
+    r = reelgpu.overlay(src, tmp_path / "o.mp4", {"text_layers": [], "highlight_regions": [
+        {"start_time": 0, "end_time": 0.1, "keyframes": [{"time": 0, "x": 10, "y": 10, "radiusX": 4, "radiusY": 4}]}],
+        "overlay_settings": {"dim_strength": 0}}, device="cpu")
+    got = shown(r.output)
+    assert got == sorted(got) and set(got) == set(range(240))
+
