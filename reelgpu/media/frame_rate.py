@@ -36,7 +36,9 @@ _NEAR_STANDARD = 0.005  # an average this close to a standard rate is that rate
 _NEAR_BASE = 0.005  # FFmpeg's base rate (or half) this close to the frames' spacing is the rate
 _NEAR_SPACING = 0.02  # else a standard rate (or the average) this close to it
 SAMPLE_PACKETS = 120  # packets read from the start for the frames' spacing (4 s at 30 fps; 2 ms)
-WINDOW_PACKETS = 60  # and from a third and two thirds of the way in (sampled_period)
+WINDOW_PACKETS = 60  # and from a third and two thirds of the way in (sampled_period),
+_WINDOW_MIN_GAPS = 40  # where one with at least this many gaps
+_FASTER = 1.3  # is this much faster
 _MIN_GAPS = 4  # fewer frame-to-frame gaps than this say nothing about a rate
 
 
@@ -80,12 +82,14 @@ def sample_times(container: av.container.InputContainer, stream: av.video.stream
 
 
 def sampled_period(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
-    """The shortest :func:`typical_period` of three windows of the stream: its first
-    ``SAMPLE_PACKETS`` packets (``container`` freshly opened), and ``WINDOW_PACKETS`` from a
-    third and from two thirds of the way in. A file joined from clips of two rates (30 fps,
-    then 60) renders at the faster one: at the first clip's rate, every other frame of the
-    second was dropped. None where no window says anything."""
-    periods = [typical_period(sample_times(container, stream))]
+    """The stream's :func:`typical_period`: over its first ``SAMPLE_PACKETS`` packets
+    (``container`` freshly opened), unless a window of ``WINDOW_PACKETS`` a third or two
+    thirds of the way in is clearly faster (by 1.3 times or more, over at least 40 gaps). A
+    file joined from clips of two rates (30 fps, then 60) renders at the faster one: at the
+    first clip's rate, every other frame of the second was dropped. Small differences are
+    jitter, not a second rate (a late window's few gaps read a 15 fps clip as 15.1, and the
+    rate went to 30). None where no window says anything."""
+    period = typical_period(sample_times(container, stream))
     file_s = container.duration / av.time_base if container.duration else 0.0  # a live stream has none
     first_s = (container.start_time or 0) / av.time_base
     for fraction in (1 / 3, 2 / 3):
@@ -98,9 +102,11 @@ def sampled_period(container: av.container.InputContainer, stream: av.video.stre
             container.seek(int(target), stream=stream, backward=True, any_frame=True)
         except av.error.FFmpegError:
             break
-        periods.append(typical_period(sample_times(container, stream, WINDOW_PACKETS)))
-    known = [p for p in periods if p]
-    return min(known) if known else None
+        times = sample_times(container, stream, WINDOW_PACKETS)
+        later = typical_period(times) if len(set(times)) > _WINDOW_MIN_GAPS else None
+        if later and (period is None or later * _FASTER <= period):
+            period = later
+    return period
 
 
 def nominal_rate(stream: av.video.stream.VideoStream, period_s: float | None = None) -> Fraction | None:

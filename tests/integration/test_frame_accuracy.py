@@ -401,9 +401,11 @@ def write_at_times(path: Path, times: list[float], fps: Fraction, timescale: int
     return path
 
 
-def _jittered(n: int, jitter_s: float, drop: float, seed: int) -> list[float]:
+def _jittered(n: int, jitter_s: float, drop: float, seed: int, fps: float = 30) -> list[float]:
+    """Capture times of ``n`` frames at ``fps``, each ± ``jitter_s``, a ``drop`` share missing."""
     rnd = random.Random(seed)
-    return [0.0] + [i / 30 + rnd.uniform(-jitter_s, jitter_s) for i in range(1, n) if rnd.random() >= drop]
+    times = [i / fps + rnd.uniform(-jitter_s, jitter_s) for i in range(n) if i == 0 or rnd.random() > drop]
+    return [0.0, *times[1:]]
 
 
 @pytest.mark.parametrize("case", ["jitter-1ms", "jitter-and-gaps", "still-averaging-25", "60fps-on-1/100s",
@@ -466,4 +468,13 @@ def test_clips_of_two_rates_joined_keep_every_frame(tmp_path: Path, order: str) 
         "overlay_settings": {"dim_strength": 0}}, device="cpu")
     got = shown(r.output)
     assert got == sorted(got) and set(got) == set(range(240))
+
+
+def test_jitter_late_in_a_clip_is_not_a_second_rate(tmp_path: Path) -> None:
+    """15 fps ±17 ms ending on a 1.5 s still: the window two thirds in holds a few gaps and
+    read 15.1 fps; taken as a faster second rate, the clip rendered at 30, every frame twice."""
+    times = _jittered(75, 1 / 60, 0.0, 705, fps=15)
+    times.append(times[-1] + 1.5)
+    src = write_at_times(tmp_path / "src.mp4", times, Fraction(15), 600)
+    assert probe(src).fps == 15
 
