@@ -83,8 +83,9 @@ class PyAVVideoSource:
         self.rotation = rotation
         self.start_s = start_s
         try:
+            rate = video_rate(self.path)  # the probe's rate: the grid frame times snap to
             self._container = open_media(self.path)
-        except av.error.FFmpegError:
+        except (av.error.FFmpegError, OSError, UnicodeDecodeError):
             raise CorruptMedia(f"{self.path.name}: cannot be opened for decoding") from None
         self._stream = self._container.streams.video[0]
         self._frame_indexed = self._container.format.name == "avi"
@@ -95,7 +96,7 @@ class PyAVVideoSource:
             self._stream.thread_type = "AUTO"  # frame threads where the codec has them
         self._origin = stream_origin(self._stream)
         # Rounded (millisecond) or jittered times back on the frame grid.
-        self._snap = GridSnapper(self._stream, video_rate(self.path))
+        self._snap = GridSnapper(self._stream, rate)
         # AVI stores no presentation times, and FFmpeg's guesses shuffle B-frame pictures and
         # put H.264 a frame late: media/avi_times.py times them instead.
         self._avi = avi_timing(self.path) if self._frame_indexed else None

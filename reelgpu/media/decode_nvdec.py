@@ -139,6 +139,7 @@ class NvdecVideoSource:
         try:
             if sniff_container(self.path) is None:
                 raise CorruptMedia(f"{self.path.name}: not a video file ({ACCEPTED} expected)")
+            self._rate = video_rate(self.path)  # the probe's rate: the grid frame times snap to
             self._container = open_media(self.path)
         except (av.error.FFmpegError, OSError, UnicodeDecodeError):
             raise CorruptMedia(f"{self.path.name}: cannot be opened for decoding") from None
@@ -156,7 +157,7 @@ class NvdecVideoSource:
         self._time_base = self._stream.time_base
         self._origin = stream_origin(self._stream)
         # Rounded (millisecond) or jittered times back on the frame grid.
-        self._snap = GridSnapper(self._stream, video_rate(self.path))
+        self._snap = GridSnapper(self._stream, self._rate)
         if codec not in NVDEC_CODECS:
             raise NvdecRefused(f"{self.path.name}: NVDEC is not used for {codec}; use device='cpu'")
         self._attach_gpu()

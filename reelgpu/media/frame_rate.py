@@ -12,8 +12,9 @@ always the rate the frames were captured at:
   for 23.976 frames.
 
 So the rate is taken from the frames' own spacing (:func:`typical_period`, over packets at
-the start, a third and two thirds of the way in: :func:`sampled_period`) and matched to the nearest of those guesses or a standard rate; without that spacing
-(too few frames), from the guesses alone (:func:`nominal_rate`). Exports and both decoders use
+the start, a third and two thirds of the way in: :func:`sampled_period`) and matched, in this
+order, to FFmpeg's base rate (or half of it), a standard rate or the average; without that
+spacing (too few frames), from the guesses alone (:func:`nominal_rate`). Exports and both decoders use
 the same rate: :func:`reelgpu.media.probe.video_rate`.
 """
 
@@ -88,7 +89,8 @@ def sampled_period(container: av.container.InputContainer, stream: av.video.stre
     file joined from clips of two rates (30 fps, then 60) renders at the faster one: at the
     first clip's rate, every other frame of the second was dropped. Small differences are
     jitter, not a second rate (a late window's few gaps read a 15 fps clip as 15.1, and the
-    rate went to 30). None where no window says anything."""
+    rate went to 30). None where no window says anything. Leaves the demuxer where the last
+    window ended."""
     period = typical_period(sample_times(container, stream))
     file_s = container.duration / av.time_base if container.duration else 0.0  # a live stream has none
     first_s = (container.start_time or 0) / av.time_base
@@ -195,5 +197,9 @@ class GridSnapper:
             on_grid = round(t * self._fps) / self._fps
             if abs(t - on_grid) <= self._reach and on_grid > self._last:
                 t = on_grid
+        # Never before the frame before: one snapped forward can overtake the next (variable-
+        # rate frames under half a frame apart); that one then shares its time (the frame loop
+        # showed it in that slot anyway, the overtaken one in none).
+        t = max(t, self._last)
         self._last = t
         return t

@@ -67,12 +67,16 @@ def video_rate(path: str | Path) -> Fraction | None:
     they schedule and the grid they snap to agree. It opens the file once more: ~25 ms for a
     1080p MP4 (FFmpeg's stream probing; the packets' times take a few ms)."""
     stat = Path(path).stat()
-    return _video_rate(str(path), stat.st_mtime_ns, stat.st_size)
+    # The file's version: a copy that keeps size and mtime (cp -p, rsync -t) still changes its
+    # ctime or inode.
+    return _video_rate(str(path), (stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size))
 
 
 @functools.lru_cache(maxsize=64)
-def _video_rate(path: str, _mtime_ns: int, _size: int) -> Fraction | None:
+def _video_rate(path: str, _version: tuple[int, ...]) -> Fraction | None:
     with open_media(path) as container:
+        if not container.streams.video:
+            return None
         stream = container.streams.video[0]
         try:
             period = sampled_period(container, stream)
@@ -400,6 +404,7 @@ def probe(path: str | Path) -> MediaInfo:
     if kind == "iso":
         check_iso_structure(path)
     try:
+        rate = video_rate(path)  # before the probe's own open: one demuxer index in memory at a time
         container = open_media(path)
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise CorruptMedia(f"{path.name}: not a readable media file ({exc.__class__.__name__})") from None
@@ -412,7 +417,7 @@ def probe(path: str | Path) -> MediaInfo:
             raise UnsupportedMedia(f"{path.name}: unknown video codec")
         if not cc.width or not cc.height:
             raise CorruptMedia(f"{path.name}: video stream has no dimensions")
-        fps = video_rate(path)
+        fps = rate
         if not fps or fps <= 0:
             raise CorruptMedia(f"{path.name}: video stream has no frame rate")
         if fps < MIN_FPS or fps > MAX_FPS:

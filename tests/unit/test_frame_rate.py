@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from fractions import Fraction
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -70,6 +71,13 @@ def test_variable_rate_frames_never_merge() -> None:
     assert snap(0.0) == 0.0
     first, second = snap(0.033), snap(0.034)
     assert first == pytest.approx(1 / 30) and second == 0.034 and first < second
+
+
+def test_times_never_go_backwards() -> None:
+    """A frame snapped forward (0.026 -> 1/30) overtook the next, unsnapped one (0.031)."""
+    snap = snapper(Fraction(1, 90000), Fraction(30))
+    got = [snap(t) for t in (0.0, 0.026, 0.031, 0.07)]
+    assert got == sorted(got) and got == pytest.approx([0.0, 1 / 30, 1 / 30, 2 / 30], abs=1e-12)
 
 
 def test_the_grid_is_the_base_rate_when_the_average_is_near_it() -> None:
@@ -172,3 +180,25 @@ def test_nominal_rate_from_ffmpegs_guesses(average: Fraction, base: Fraction, ra
 ])
 def test_nominal_rate_from_the_frames_spacing(average: Fraction, base: Fraction, period: float, rate: Fraction) -> None:
     assert nominal_rate(stream(average, base), period) == rate
+
+
+def test_the_rate_cache_sees_a_replaced_file(tmp_path: Path) -> None:
+    """``probe.video_rate`` is cached per file version: a file replaced by one of the same size
+    and modification time (``cp -p``, ``rsync -t``) is read again."""
+    import os
+
+    from reelgpu.media.probe import video_rate
+    from reelgpu.media.samples import make_sample_video
+
+    first = make_sample_video(tmp_path / "a.mp4", fps=30, seconds=1.0, audio=False)
+    second = make_sample_video(tmp_path / "b.mp4", fps=24, seconds=1.0, audio=False)
+    size = max(first.stat().st_size, second.stat().st_size)
+    for f in (first, second):  # the same size: trailing bytes after the last box
+        f.write_bytes(f.read_bytes().ljust(size, b"\0"))
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(first.read_bytes())
+    stamp = path.stat().st_mtime_ns
+    assert video_rate(path) == 30
+    path.write_bytes(second.read_bytes())
+    os.utime(path, ns=(stamp, stamp))
+    assert video_rate(path) == 24
