@@ -14,8 +14,8 @@ always the rate the frames were captured at:
 So the rate is taken from the frames' own spacing (:func:`typical_period`, over packets at
 the start, a third and two thirds of the way in: :func:`sampled_period`) and matched, in this
 order, to FFmpeg's base rate (or half of it), a standard rate or the average; without that
-spacing (too few frames), from the guesses alone (:func:`nominal_rate`). Exports and both decoders use
-the same rate: :func:`reelgpu.media.probe.video_rate`.
+spacing (too few frames), from the guesses alone (:func:`nominal_rate`). Exports and both
+decoders use the same rate: :func:`reelgpu.media.probe.video_rate`.
 """
 
 from __future__ import annotations
@@ -115,10 +115,8 @@ def nominal_rate(stream: av.video.stream.VideoStream, period_s: float | None = N
     """The stream's frame rate: from the frames' spacing ``period_s`` (:func:`typical_period`)
     where that names one (:func:`_rate_from_spacing`), else from FFmpeg's guesses alone
     (:func:`_rate_from_guesses`)."""
-    average = stream.average_rate or stream.guessed_rate or stream.base_rate
-    base = stream.base_rate
-    average = Fraction(average) if average else None
-    base = Fraction(base) if base else None
+    average, base = (Fraction(r) if r else None
+                     for r in (stream.average_rate or stream.guessed_rate or stream.base_rate, stream.base_rate))
     # A spacing slower than the average is no frame rate: more frames came than it allows (60
     # fps on 1/100 s ticks: gaps of 1 and 2 ticks, the median of 2 leaves the 1s out). 3 %
     # spare: averages over millisecond times run up to 2 % high.

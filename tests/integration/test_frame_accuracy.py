@@ -23,6 +23,24 @@ from reelgpu.timeline import frame_count
 BLOCKS = 8  # bits of the frame index: up to 255 frames
 
 
+def index_luma(i: int) -> np.ndarray:
+    """A 320x240 luma plane showing ``i`` as BLOCKS binary blocks (read back by :func:`index_of`)."""
+    y = np.full((240, 320), 60, np.uint8)
+    for b in range(BLOCKS):
+        y[170:220, b * 40 + 4:b * 40 + 36] = 230 if (i >> b) & 1 else 20
+    return y
+
+
+def indexed_frame(i: int) -> av.VideoFrame:
+    y = index_luma(i)
+    return av.VideoFrame.from_ndarray(np.dstack([y, y, y]), format="rgb24")
+
+
+def index_of(luma: np.ndarray) -> int:
+    """The index a frame's luma shows (:func:`index_luma`)."""
+    return sum(1 << b for b in range(BLOCKS) if luma[180:210, b * 40 + 10:b * 40 + 30].mean() > 120)
+
+
 def write_indexed(path: Path, fps: Fraction, frames: int, *, fmt: str | None = None, audio: bool = False,
                   b_frames: int = 3, audio_s: float | None = None, options: dict[str, str] | None = None) -> Path:
     """H.264 (key frame every second) whose frame i shows i in binary; AAC beside it if asked
@@ -33,10 +51,7 @@ def write_indexed(path: Path, fps: Fraction, frames: int, *, fmt: str | None = N
         video.options = {"bf": str(b_frames), "g": str(round(fps)), "crf": "18", "preset": "veryfast"}
         sound = out.add_stream("aac", rate=48000) if audio else None
         for i in range(frames):
-            y = np.full((240, 320), 60, np.uint8)
-            for b in range(BLOCKS):
-                y[170:220, b * 40 + 4:b * 40 + 36] = 230 if (i >> b) & 1 else 20
-            frame = av.VideoFrame.from_ndarray(np.dstack([y, y, y]), format="rgb24")
+            frame = indexed_frame(i)
             frame.pts = i
             for packet in video.encode(frame):
                 out.mux(packet)
@@ -59,11 +74,7 @@ def write_indexed(path: Path, fps: Fraction, frames: int, *, fmt: str | None = N
 def shown(path: Path) -> list[int]:
     """The source frame index each frame of ``path`` shows (read from its blocks)."""
     with av.open(str(path)) as c:
-        out = []
-        for f in c.decode(video=0):
-            y = f.to_ndarray(format="gray")
-            out.append(sum(1 << b for b in range(BLOCKS) if y[180:210, b * 40 + 10:b * 40 + 30].mean() > 120))
-    return out
+        return [index_of(f.to_ndarray(format="gray")) for f in c.decode(video=0)]
 
 
 @pytest.mark.parametrize("b_frames", [0, 3])
@@ -147,9 +158,7 @@ def capture_avi(ffmpeg: str, path: Path, skipped: tuple[int, ...], x264: list[st
 
     raw = bytearray()
     for i in range(frames):
-        y = np.full((240, 320), 60, np.uint8)
-        for b in range(BLOCKS):
-            y[170:220, b * 40 + 4:b * 40 + 36] = 230 if (i >> b) & 1 else 20
+        y = index_luma(i)
         y[10:60, (i * 5) % 280:(i * 5) % 280 + 30] = 200
         raw += y.tobytes() + np.full(2 * 160 * 120, 128, np.uint8).tobytes()
     keep = "not(" + "+".join(f"eq(n,{k})" for k in skipped) + ")"
@@ -157,10 +166,6 @@ def capture_avi(ffmpeg: str, path: Path, skipped: tuple[int, ...], x264: list[st
                     "-r", "30", "-i", "-", "-vf", f"select='{keep}'", "-fps_mode", "passthrough", "-c:v", "libx264",
                     *x264, str(path)], input=bytes(raw), check=True)
     return path
-
-
-def index_of(luma: np.ndarray) -> int:
-    return sum(1 << b for b in range(BLOCKS) if luma[180:210, b * 40 + 10:b * 40 + 30].mean() > 120)
 
 
 @pytest.mark.parametrize("start_s", [0.0, 0.7, 1.05, 2.128, 2.5])
@@ -243,10 +248,7 @@ def test_a_matroska_last_frame_held_still_keeps_its_hold(tmp_path: Path) -> None
         video.options = {"bf": "0", "g": "30", "preset": "veryfast"}
         packets = []
         for i in range(240):
-            y = np.full((240, 320), 60, np.uint8)
-            for b in range(BLOCKS):
-                y[170:220, b * 40 + 4:b * 40 + 36] = 230 if (i >> b) & 1 else 20
-            frame = av.VideoFrame.from_ndarray(np.dstack([y, y, y]), format="rgb24")
+            frame = indexed_frame(i)
             frame.pts = i
             packets += video.encode(frame)
         packets += video.encode(None)
@@ -292,10 +294,7 @@ def write_vfr_mp4(path: Path, held: list[int]) -> Path:
         video.options = {"bf": "0", "g": "30", "crf": "18", "preset": "veryfast"}
         sound = out.add_stream("aac", rate=48000)
         for i in held:
-            y = np.full((240, 320), 60, np.uint8)
-            for b in range(BLOCKS):
-                y[170:220, b * 40 + 4:b * 40 + 36] = 230 if (i >> b) & 1 else 20
-            frame = av.VideoFrame.from_ndarray(np.dstack([y, y, y]), format="rgb24")
+            frame = indexed_frame(i)
             frame.pts, frame.time_base = i * 512, Fraction(1, 15360)
             for packet in video.encode(frame):
                 out.mux(packet)
@@ -385,10 +384,7 @@ def write_at_times(path: Path, times: list[float], fps: Fraction, timescale: int
         video.time_base = Fraction(1, timescale)
         packets = []
         for k in range(len(times)):
-            y = np.full((240, 320), 60, np.uint8)
-            for b in range(BLOCKS):
-                y[170:220, b * 40 + 4:b * 40 + 36] = 230 if (k >> b) & 1 else 20
-            frame = av.VideoFrame.from_ndarray(np.dstack([y, y, y]), format="rgb24")
+            frame = indexed_frame(k)
             frame.pts = k
             packets += video.encode(frame)
         packets += video.encode(None)

@@ -6,6 +6,7 @@ base; the files these numbers come from are in tests/integration/test_frame_accu
 
 from __future__ import annotations
 
+import os
 import random
 from fractions import Fraction
 from pathlib import Path
@@ -14,6 +15,8 @@ from types import SimpleNamespace
 import pytest
 
 from reelgpu.media.frame_rate import GridSnapper, nominal_rate, typical_period
+from reelgpu.media.probe import video_rate
+from reelgpu.media.samples import make_sample_video
 
 
 def stream(average: Fraction, base: Fraction | None = None, time_base: Fraction = Fraction(1, 90000)) -> SimpleNamespace:
@@ -185,11 +188,6 @@ def test_nominal_rate_from_the_frames_spacing(average: Fraction, base: Fraction,
 def test_the_rate_cache_sees_a_replaced_file(tmp_path: Path) -> None:
     """``probe.video_rate`` is cached per file version: a file replaced by one of the same size
     and modification time (``cp -p``, ``rsync -t``) is read again."""
-    import os
-
-    from reelgpu.media.probe import video_rate
-    from reelgpu.media.samples import make_sample_video
-
     first = make_sample_video(tmp_path / "a.mp4", fps=30, seconds=1.0, audio=False)
     second = make_sample_video(tmp_path / "b.mp4", fps=24, seconds=1.0, audio=False)
     size = max(first.stat().st_size, second.stat().st_size)
