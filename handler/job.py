@@ -32,7 +32,7 @@ import reelgpu
 from .context import JobContext
 from .errors import error_result
 from .inputs import fetch_inputs, keys_for_paths, name_keys
-from .outputs import collect_outputs, local_output_name
+from .outputs import collect_outputs, local_output_name, name_sidecar_sources
 from .plan import plan_job
 from .progress import ProgressSender, default_sender
 from .publish import publish, reuse, success
@@ -91,6 +91,7 @@ def process(job: Mapping[str, Any], storage: Storage, ctx: JobContext) -> dict[s
             result.backend["fallback"] = reason[:FALLBACK_CHARS]
         ctx.checkpoint()
 
+        name_sidecar_sources(result, names)
         outputs = collect_outputs(plan, result, out_dir, dst)
         ctx.checkpoint()
         timings = {k: round(float(v), 4) for k, v in (result.timings_s or {}).items()}

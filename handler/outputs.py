@@ -65,6 +65,25 @@ def verify_video(path: Path) -> None:
         raise JobError("INTERNAL", f"output verification failed: {', '.join(problems)}")
 
 
+def name_sidecar_sources(result: Any, names: dict[Path, str]) -> None:
+    """The annotate sidecar names each clip's video as the library was given it: a scratch
+    path for the job's main input (``in/00.mp4``, meaningless to the reader). Rewrite those to
+    the storage keys they were downloaded from, before publishing."""
+    by_path = {str(path): key for path, key in names.items()}
+    for extra in result.extra_outputs or []:
+        extra = Path(extra)
+        if extra.suffix != ".json" or not extra.is_file():
+            continue
+        data = json.loads(extra.read_text(encoding="utf-8"))
+        clips = data.get("clips") if isinstance(data, dict) else None
+        if not isinstance(clips, list):
+            continue
+        for clip in clips:
+            if isinstance(clip, dict) and clip.get("source") in by_path:
+                clip["source"] = by_path[clip["source"]]
+        extra.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
 def write_manifest(path: Path, keys: list[str], plan: Plan) -> None:
     """Clips mode without a library sidecar: list what was published, as the completion marker."""
     path.write_text(json.dumps({"job_id": plan.envelope.job_id, "outputs": keys}, indent=2), encoding="utf-8")

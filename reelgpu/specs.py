@@ -26,8 +26,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
+from . import spec_schema
 from .errors import InvalidSpec
 
 HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
@@ -227,6 +228,11 @@ class Transition(_Model):
     duration: float = Field(0.5, ge=0, le=10, allow_inf_nan=False)
 
 
+# The clip fields a one-clip framing job may give at top level (FramingSpec's shorthand).
+SHORTHAND_CLIP_KEYS = frozenset({"keyframes", "segment_data", "segmentData", "rotation", "source_start_time",
+                                 "sourceStartTime", "source_end_time", "sourceEndTime"})
+
+
 def parse_rational(value: float | int | str) -> Fraction:
     """'30000/1001', '29.97', 30 -> Fraction, limited to a sane denominator."""
     frac = Fraction(str(value)) if isinstance(value, str) else Fraction(value)
@@ -254,10 +260,8 @@ class FramingSpec(_Model):
     def _single_clip_shorthand(cls, data: Any) -> Any:
         """Accept ``{keyframes, segment_data, rotation, ...}`` at top level as a one-clip job."""
         if isinstance(data, dict) and "clips" not in data:
-            clip_keys = {"keyframes", "segment_data", "segmentData", "rotation", "source_start_time",
-                         "sourceStartTime", "source_end_time", "sourceEndTime"}
-            clip = {k: data[k] for k in list(data) if k in clip_keys}
-            rest = {k: v for k, v in data.items() if k not in clip_keys}
+            clip = {k: data[k] for k in list(data) if k in SHORTHAND_CLIP_KEYS}
+            rest = {k: v for k, v in data.items() if k not in SHORTHAND_CLIP_KEYS}
             return {**rest, "clips": [clip]}
         return data
 
@@ -446,6 +450,24 @@ def _where(loc: tuple[Any, ...]) -> str:
     return out or "params"
 
 
+def _other_spelling_given(params: Any, loc: tuple[Any, ...], unknown: set[tuple[Any, ...]]) -> str | None:
+    """The other spelling (snake_case or camelCase) of the key at ``loc``, where the input
+    gives both and that one is a known key (not in ``unknown``): pydantic keeps one and
+    reported the other as unknown, which blamed a correctly spelled key."""
+    parent = params
+    for part in loc[:-1]:
+        try:
+            parent = parent[part]
+        except (KeyError, IndexError, TypeError):
+            return None  # reshaped before validation (the framing shorthand): no twin to name
+    key = loc[-1] if loc else None
+    if not isinstance(parent, dict) or not isinstance(key, str):
+        return None
+    other = to_camel(key) if to_camel(key) != key else to_snake(key)
+    known = other != key and other in parent and (*loc[:-1], other) not in unknown
+    return other if known else None
+
+
 def parse_spec(kind: str, params: Any) -> ExportSpec:
     """Validate ``params`` for export ``kind``; raise :class:`InvalidSpec` naming the field."""
     model = SPEC_MODELS.get(kind)
@@ -459,20 +481,31 @@ def parse_spec(kind: str, params: Any) -> ExportSpec:
         return model.model_validate(params)
     except ValidationError as exc:
         problems = []
+        unknown = {err["loc"] for err in exc.errors() if err["type"] == "extra_forbidden"}
         for err in exc.errors()[:5]:
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
-                msg = "unknown key (check the spelling)"
+                twin = _other_spelling_given(params, err["loc"], unknown)
+                msg = f"given twice, as {twin!r} and {err['loc'][-1]!r} (use one)" if twin else \
+                    "unknown key (check the spelling)"
             problems.append(f"params.{_where(err['loc'])}: {msg}" if err["loc"] else f"params: {msg}")
         more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
         raise InvalidSpec("; ".join(problems) + more) from None
 
 
 def json_schema(kind: str) -> dict[str, Any]:
-    """JSON Schema of an export's params (what ``reelgpu schema NAME`` prints)."""
+    """JSON Schema of an export's params (what ``reelgpu schema NAME`` prints): it accepts what
+    :func:`parse_spec` accepts as to keys and shapes, snake_case and camelCase alike
+    (:mod:`reelgpu.spec_schema`); value rules written as code (ordered times, even sizes...) are
+    checked by :func:`parse_spec` only."""
     if kind not in SPEC_MODELS:
         raise InvalidSpec(f"unknown export {kind!r}; expected one of {sorted(SPEC_MODELS)}")
-    return SPEC_MODELS[kind].model_json_schema(by_alias=False)
+    model = SPEC_MODELS[kind]
+    schema = spec_schema.both_spellings(model.model_json_schema(by_alias=False), model.model_json_schema(by_alias=True))
+    spec_schema.with_trim_range_list(schema)
+    if model is FramingSpec:
+        schema = spec_schema.with_shorthand(schema, FramingClip.__name__, SHORTHAND_CLIP_KEYS)
+    return schema
 
 
 def referenced_keys(spec: ExportSpec) -> list[str]:

@@ -46,6 +46,7 @@ class CutPlan:
     info: MediaInfo
     name: str  # display name (chapter title, sidecar)
     pieces: list[Piece] = field(default_factory=list)
+    source: str = ""  # the video as the caller named it: its input_keys key, or src as given
 
 
 def _plan_cuts(spec: AnnotateSpec, src: Path, sources: Mapping[str, str | Path] | None,
@@ -54,13 +55,14 @@ def _plan_cuts(spec: AnnotateSpec, src: Path, sources: Mapping[str, str | Path] 
     plans = []
     for i, clip in enumerate(spec.clips):
         where = f"params.clips[{i}]"
-        path = src
+        path, source = src, str(src)
         if clip.video_sequence is not None and spec.input_keys is not None:
             key = spec.input_keys.get(str(clip.video_sequence))
             if key is None:
                 raise InvalidSpec(f"{where}.video_sequence: {clip.video_sequence!r} is not in params.input_keys "
                                   f"({sorted(spec.input_keys)})")
             path = resolve_source(key, src, sources, f"params.input_keys[{clip.video_sequence!r}]")
+            source = key
         info = probes(path)
         tolerance = 1.0 / float(info.fps)
         # Past the end by more than a frame, or starting where the video has ended: nothing of
@@ -70,7 +72,7 @@ def _plan_cuts(spec: AnnotateSpec, src: Path, sources: Mapping[str, str | Path] 
                               f"{path.name} ({info.duration_s:.3f} s)")
         end = min(clip.end_time, info.duration_s)
         plans.append(CutPlan(i, clip, path, info, display_name(clip.name, clip.rating, clip.tags, i),
-                             [Piece(0.0, end - clip.start_time, 1.0)]))
+                             [Piece(0.0, end - clip.start_time, 1.0)], source))
     return plans
 
 
@@ -80,7 +82,7 @@ def _sidecar(plans: list[CutPlan], fps: Fraction) -> list[dict[str, Any]]:
         length = frame_count(p.pieces[0].out_duration, fps) / float(fps)
         entries.append({"index": p.index, "id": p.clip.id, "name": p.name, "rating": p.clip.rating,
                         "tags": list(p.clip.tags), "notes": p.clip.notes, "video_sequence": p.clip.video_sequence,
-                        "source": p.path.name, "source_start": p.clip.start_time, "source_end": p.clip.end_time,
+                        "source": p.source, "source_start": p.clip.start_time, "source_end": p.clip.end_time,
                         "start": round(cursor, 6), "end": round(cursor + length, 6)})
         cursor += length
     return entries

@@ -47,6 +47,8 @@ def test_compilation_duration_chapters_sidecar_audio(games, tmp_path: Path) -> N
     assert r.extra_outputs == [tmp_path / "comp.mp4.json"]
     assert [(c["start"], c["end"]) for c in sidecar] == [(0.0, 1.0), (1.0, 1.7), (1.7, 2.2)]
     assert [c["rating"] for c in sidecar] == [5, 2, 4] and sidecar[0]["notes"] == "Top corner 田中"
+    # Each clip's video as the caller named it: its input_keys key, or src as given.
+    assert [c["source"] for c in sidecar] == ["games/half1.mp4", "games/half2.mp4", "games/half1.mp4"]
 
 
 def banner_pixels(path: Path, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

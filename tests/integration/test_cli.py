@@ -19,7 +19,9 @@ def test_schema_prints_json_schema() -> None:
     done = reelgpu("schema", "framing")
     assert done.returncode == 0
     schema = json.loads(done.stdout)
-    assert "clips" in schema["properties"] and "CropKeyframe" in json.dumps(schema)
+    full, shorthand = schema["anyOf"]  # the framing job, and its one-clip shorthand
+    assert "clips" in full["properties"] and "keyframes" in shorthand["properties"]
+    assert "CropKeyframe" in json.dumps(schema)
 
 
 def test_probe_prints_facts(sample_30: Path) -> None:

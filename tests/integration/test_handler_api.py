@@ -222,7 +222,9 @@ def test_annotate_compilation_over_http(handler_api: Any, uploaded_input: str, s
     assert video["ContentType"] == "video/mp4"
     sidecar = s3.get_object(Bucket=it.BUCKET, Key=f"{USER}/exports/annotated.mp4.json")
     assert sidecar["ContentType"] == "application/json"
-    assert json.loads(sidecar["Body"].read())  # valid JSON mapping the clips
+    clips = json.loads(sidecar["Body"].read())["clips"]
+    # The clips' video by the key the job gave, not the worker's scratch copy (in/00.mp4).
+    assert [c["source"] for c in clips] == [job_input()["input_key"]] * len(ANNOTATE_CLIPS)
 
 
 def test_annotate_clips_mode_over_http(handler_api: Any, uploaded_input: str, s3: Any, it: Any) -> None:

@@ -164,3 +164,11 @@ def test_plain_values_still_pass() -> None:
     assert s.clips[0].id == 2**63 - 1 and s.meta == {"n": 10**30, "s": "ok"}
     f = parse_spec("framing", {"clips": [{}], "fps": "30000/1001", "aspect_ratio": "999999:1"})
     assert f.fps_rational == Fraction(30000, 1001) and f.aspect == Fraction(999999, 1)
+
+
+def test_a_key_in_both_spellings_is_named_as_given_twice() -> None:
+    # pydantic keeps the camelCase one and reported the snake_case one as misspelt.
+    with pytest.raises(InvalidSpec, match=r"params.clips\[0\].start_time: given twice, as 'startTime' and 'start_time'"):
+        parse_spec("annotate", {"clips": [{"start_time": 1, "startTime": 2, "end_time": 3}]})
+    with pytest.raises(InvalidSpec, match=r"params.clips\[0\].foo_bar: unknown key \(check the spelling\)"):
+        parse_spec("annotate", {"clips": [{"start_time": 1, "end_time": 3, "foo_bar": 1, "fooBar": 1}]})
