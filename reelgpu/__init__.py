@@ -2,7 +2,8 @@
 
 Public API (all keyword options are keyword-only)::
 
-    reelgpu.framing(src, dst, spec, *, device="auto", progress=None, cancel=None, sources=None, limits=None)
+    reelgpu.framing(src, dst, spec, *, device="auto", progress=None, cancel=None, sources=None, limits=None,
+                    upscaler=None)
     reelgpu.overlay(src, dst, spec, *, device="auto", progress=None, cancel=None, sources=None, limits=None)
     reelgpu.annotate(src, dst, spec, *, device="auto", progress=None, cancel=None, sources=None, limits=None)
     reelgpu.probe(path) -> MediaInfo
@@ -18,13 +19,14 @@ Heavy modules (PyAV, CuPy, PyNvVideoCodec) are imported lazily, on first use.
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import specs
 from .errors import (
     BackendUnavailable,
     Cancelled,
     CorruptMedia,
+    InputNotFound,
     InvalidSpec,
     LimitExceeded,
     NvdecRefused,
@@ -33,6 +35,15 @@ from .errors import (
 )
 from .limits import Limits
 from .result import ExportResult
+
+if TYPE_CHECKING:  # what the lazy names below are, for type checkers and IDEs
+    from .device import capabilities
+    from .exports.annotate import annotate
+    from .exports.framing import Upscaler, framing
+    from .exports.overlay import overlay
+    from .frames import Planes
+    from .media.probe import MediaInfo, probe
+    from .result import CancelCheck, ProgressCallback
 
 __version__ = "0.1.0"
 
@@ -43,11 +54,17 @@ _LAZY = {
     "probe": ("reelgpu.media.probe", "probe"),
     "MediaInfo": ("reelgpu.media.probe", "MediaInfo"),
     "capabilities": ("reelgpu.device", "capabilities"),
+    "Upscaler": ("reelgpu.exports.framing", "Upscaler"),
+    "Planes": ("reelgpu.frames", "Planes"),
+    "ProgressCallback": ("reelgpu.result", "ProgressCallback"),
+    "CancelCheck": ("reelgpu.result", "CancelCheck"),
 }
 
-__all__ = [
-    "BackendUnavailable", "Cancelled", "CorruptMedia", "ExportResult", "InvalidSpec", "LimitExceeded",
-    "Limits", "NvdecRefused", "ReelGpuError", "UnsupportedMedia", "specs", *_LAZY,
+__all__ = [  # written out (not built from _LAZY) so that linters and type checkers can read it
+    "BackendUnavailable", "CancelCheck", "Cancelled", "CorruptMedia", "ExportResult", "InputNotFound",
+    "InvalidSpec", "LimitExceeded", "Limits", "MediaInfo", "NvdecRefused", "Planes", "ProgressCallback",
+    "ReelGpuError", "UnsupportedMedia", "Upscaler", "annotate", "capabilities", "framing", "overlay", "probe",
+    "specs",
 ]
 
 
@@ -56,3 +73,7 @@ def __getattr__(name: str) -> Any:
         module, attr = _LAZY[name]
         return getattr(import_module(module), attr)
     raise AttributeError(f"module 'reelgpu' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:  # tab completion lists the lazy names too
+    return sorted({*__all__, "__version__"})

@@ -41,11 +41,20 @@ class ProgressBar:
         sys.stderr.flush()
 
 
+# Exit codes (README, "Command line").
+EXIT_FAILED = 1  # something other than the request failed: the file system, or reelgpu itself
+EXIT_REFUSED = 2  # the command line, the spec or an input is at fault (argparse uses 2 too)
+
+
+class SpecFileError(Exception):
+    """The --spec file cannot be read or is not JSON."""
+
+
 def load_spec(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SystemExit(f"error: cannot read spec {path}: {exc}") from None
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SpecFileError(f"cannot read spec {path}: {exc}") from None
 
 
 def _sources_for(kind: str, data: dict[str, Any], spec_path: Path) -> dict[str, Path]:
@@ -122,12 +131,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; 0 when it succeeded, else one line on stderr and ``EXIT_REFUSED`` (the
+    request is at fault) or ``EXIT_FAILED``. A bug in reelgpu keeps its traceback (to report)."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except ReelGpuError as exc:
         print(f"error [{exc.code}]: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_REFUSED
+    except SpecFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except BrokenPipeError:
+        # `reelgpu schema framing | head`: the reader left. Point stdout at /dev/null so that
+        # Python's own flush at exit does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+    except OSError as exc:  # the output folder is read-only, the disk is full...
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

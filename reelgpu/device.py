@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import BackendUnavailable
+from .errors import BackendUnavailable, InvalidSpec
 
 Device = Literal["auto", "cpu", "cuda"]
 
@@ -129,8 +129,8 @@ def capabilities(timeout_s: float = 60.0) -> Capabilities:
 
 def backends_for(device: Device, caps: Capabilities | None = None) -> dict[str, str]:
     """Which backend runs each stage. ``cuda`` that cannot run raises, naming what is missing."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise BackendUnavailable(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    if device not in ("auto", "cpu", "cuda"):  # a wrong argument, not a missing GPU
+        raise InvalidSpec(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
     cpu = {"decode": "pyav", "process": "numpy", "encode": "libx264"}
     if device == "cpu":
         return cpu

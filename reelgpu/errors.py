@@ -34,6 +34,13 @@ class LimitExceeded(ReelGpuError, ValueError):
     code = "LIMIT_EXCEEDED"
 
 
+class InputNotFound(ReelGpuError, FileNotFoundError):
+    """An input file (video, text-layer PNG) is not there; a missing file is not a damaged one.
+    Also a ``FileNotFoundError``, as Python's own file functions raise."""
+
+    code = "INPUT_NOT_FOUND"
+
+
 class UnsupportedMedia(ReelGpuError):
     """The file is readable but not something we render (no video stream, odd codec...)."""
 

@@ -45,55 +45,57 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-def _check(value: float, limit: float, what: str, name: str | None = None) -> None:
-    """``name``: the :class:`Limits` field, for limits a message would not otherwise identify."""
+def _check(value: float, limits: Limits, name: str, what: str) -> None:
+    """Raise when ``value`` (``what``) is over the :class:`Limits` field ``name``. The message
+    names the field: it is how a service finds the setting (the worker's
+    ``REELGPU_LIMIT_<NAME>``)."""
+    limit = getattr(limits, name)
     if value > limit:
         # "{:g}" converts to float, which overflows for ints past 1e308 (target_width=10**400).
         shown = f"{value:g}" if isinstance(value, float) or value < 1e300 else "more than 1e300"
-        raise LimitExceeded(f"{what} is {shown}, over the limit of {limit:g}" + (f" ({name})" if name else ""))
+        raise LimitExceeded(f"{what} is {shown}, over the limit of {limit:g} ({name})")
 
 
 def check_spec_limits(spec: ExportSpec, limits: Limits = DEFAULT_LIMITS) -> None:
     """Counts and lengths in the spec itself (no media needed)."""
     if isinstance(spec, FramingSpec):
-        _check(len(spec.clips), limits.max_clips, "params.clips (count)")
+        _check(len(spec.clips), limits, "max_clips", "params.clips (count)")
         slowed = 0.0
         for i, clip in enumerate(spec.clips):
-            _check(len(clip.keyframes), limits.max_keyframes_per_clip, f"params.clips[{i}].keyframes (count)")
+            _check(len(clip.keyframes), limits, "max_keyframes_per_clip", f"params.clips[{i}].keyframes (count)")
             for j, k in enumerate(clip.keyframes):
                 _check_coordinates(k, ("x", "y", "width", "height"), limits, f"params.clips[{i}].keyframes[{j}]")
             slowed += _segments_output_s(clip.segment_data)
         # An upper bound from the params alone, so a hopeless job fails before any download;
         # check_output_length checks the real total once the inputs are probed.
-        _check(slowed, limits.max_output_duration_s, "output duration of params.clips[].segment_data.segments (s)",
-               "max_output_duration_s")
+        _check(slowed, limits, "max_output_duration_s", "output duration of params.clips[].segment_data.segments (s)")
         if spec.target_width is not None:
-            _check(spec.target_width, limits.max_output_width, "params.target_width")
-            _check(spec.target_height or 0, limits.max_output_height, "params.target_height")
+            _check(spec.target_width, limits, "max_output_width", "params.target_width")
+            _check(spec.target_height or 0, limits, "max_output_height", "params.target_height")
     elif isinstance(spec, OverlaySpec):
-        _check(len(spec.text_layers), limits.max_text_layers, "params.text_layers (count)")
+        _check(len(spec.text_layers), limits, "max_text_layers", "params.text_layers (count)")
         for i, layer in enumerate(spec.text_layers):
             size = _png_b64_size(layer.png_b64)
             if size:  # read from the IHDR header: a "PNG bomb" is refused before any inflating
-                _check(size[0], limits.max_output_width, f"params.text_layers[{i}]: PNG width")
-                _check(size[1], limits.max_output_height, f"params.text_layers[{i}]: PNG height")
+                _check(size[0], limits, "max_output_width", f"params.text_layers[{i}]: PNG width")
+                _check(size[1], limits, "max_output_height", f"params.text_layers[{i}]: PNG height")
         for i, region in enumerate(spec.highlight_regions):
-            _check(len(region.keyframes), limits.max_keyframes_per_clip,
+            _check(len(region.keyframes), limits, "max_keyframes_per_clip",
                    f"params.highlight_regions[{i}].keyframes (count)")
             for j, k in enumerate(region.keyframes):
                 _check_coordinates(k, ("x", "y", "radius_x", "radius_y"), limits,
                                    f"params.highlight_regions[{i}].keyframes[{j}]")
     elif isinstance(spec, AnnotateSpec):
-        _check(len(spec.clips), limits.max_clips, "params.clips (count)")
+        _check(len(spec.clips), limits, "max_clips", "params.clips (count)")
         for i, clip in enumerate(spec.clips):
-            _check(len(clip.name), limits.max_text_chars, f"params.clips[{i}].name (characters)")
-            _check(len(clip.notes), limits.max_text_chars, f"params.clips[{i}].notes (characters)")
-            _check(sum(len(t) for t in clip.tags), limits.max_text_chars, f"params.clips[{i}].tags (characters)")
+            _check(len(clip.name), limits, "max_text_chars", f"params.clips[{i}].name (characters)")
+            _check(len(clip.notes), limits, "max_text_chars", f"params.clips[{i}].notes (characters)")
+            _check(sum(len(t) for t in clip.tags), limits, "max_text_chars", f"params.clips[{i}].tags (characters)")
 
 
 def _check_coordinates(keyframe: object, fields: tuple[str, ...], limits: Limits, where: str) -> None:
     for name in fields:
-        _check(abs(getattr(keyframe, name)), limits.max_coordinate_px, f"{where}.{name} (pixels, absolute)")
+        _check(abs(getattr(keyframe, name)), limits, "max_coordinate_px", f"{where}.{name} (pixels, absolute)")
 
 
 def _segments_output_s(seg: SegmentData | None) -> float:
@@ -125,20 +127,20 @@ def _png_b64_size(data: str | None) -> tuple[int, int] | None:
 def check_input_limits(width: int, height: int, duration_s: float, path: str,
                        limits: Limits = DEFAULT_LIMITS) -> None:
     """Facts from the probe of an input file."""
-    _check(width, limits.max_input_width, f"{path}: video width")
-    _check(height, limits.max_input_height, f"{path}: video height")
-    _check(duration_s, limits.max_input_duration_s, f"{path}: duration in seconds")
+    _check(width, limits, "max_input_width", f"{path}: video width")
+    _check(height, limits, "max_input_height", f"{path}: video height")
+    _check(duration_s, limits, "max_input_duration_s", f"{path}: duration in seconds")
     if width > 0 and height > 0:
-        _check(round(max(width, height) / min(width, height), 2), limits.max_input_aspect_ratio,
+        _check(round(max(width, height) / min(width, height), 2), limits, "max_input_aspect_ratio",
                f"{path}: aspect ratio (long side / short side)")
 
 
 def check_output_length(duration_s: float, frames: float, where: str, limits: Limits = DEFAULT_LIMITS) -> None:
     """Length of the output an export is about to schedule: after probing, before the schedule."""
-    _check(duration_s, limits.max_output_duration_s, f"output duration of {where} (s)", "max_output_duration_s")
-    _check(frames, limits.max_output_frames, f"output frames of {where}", "max_output_frames")
+    _check(duration_s, limits, "max_output_duration_s", f"output duration of {where} (s)")
+    _check(frames, limits, "max_output_frames", f"output frames of {where}")
 
 
 def check_output_size(width: int, height: int, limits: Limits = DEFAULT_LIMITS) -> None:
-    _check(width, limits.max_output_width, "output width")
-    _check(height, limits.max_output_height, "output height")
+    _check(width, limits, "max_output_width", "output width")
+    _check(height, limits, "max_output_height", "output height")

@@ -3,8 +3,9 @@ assembly for re-timed clips, and running the frame loop into an MP4."""
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 
 from .. import pipeline
 from ..backends import Backend
-from ..errors import InvalidSpec
+from ..errors import InputNotFound, InvalidSpec
 from ..limits import DEFAULT_LIMITS, Limits, check_input_limits, check_output_size
 from ..media.audio import fit_length, ramp, read_audio, silence, time_stretch
 from ..media.audio_feed import AudioFeed, EncodedAudio, PassthroughAudio, TranscodedAudio
@@ -30,6 +31,43 @@ def resolve_source(key: str | None, default: Path, sources: Mapping[str, str | P
     if sources and key in sources:
         return Path(sources[key])
     raise InvalidSpec(f"{field}: {key!r} is not among the provided sources")
+
+
+def read_input(path: Path, field: str) -> bytes:
+    """The bytes of a small input (a text layer's PNG), with the field named when it is missing."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InputNotFound(f"{field}: {path}: file not found") from None
+    except IsADirectoryError:
+        raise InputNotFound(f"{field}: {path}: a folder, not a file") from None
+
+
+def given_inputs(src: str | Path, sources: Mapping[str, str | Path] | None) -> list[Path]:
+    """Every file an export was handed: ``src`` and the ``sources`` values."""
+    return [Path(src), *(Path(p) for p in (sources or {}).values())]
+
+
+def check_destination(dst: Path, inputs: Iterable[Path], *, folder: bool = False) -> None:
+    """Refuse, before any work, an output that would replace an input (``framing a.mp4
+    a.mp4`` rendered, then overwrote the source with the reel) or that cannot be a file
+    (an existing folder failed only after every frame was encoded). ``folder``: ``dst`` is a
+    folder to write into (annotate's clips mode)."""
+    if folder:
+        if dst.exists() and not dst.is_dir():
+            raise InvalidSpec(f"dst: {dst} is a file; clips mode writes into a folder")
+        return
+    if dst.is_dir():
+        raise InvalidSpec(f"dst: {dst} is a folder; give the output file's path")
+    if not dst.exists():
+        return  # a new file cannot be an input (inputs exist)
+    for path in inputs:
+        try:
+            same = path.exists() and os.path.samefile(path, dst)
+        except OSError:
+            same = False
+        if same:
+            raise InvalidSpec(f"dst: {dst} is an input of this export ({path}); the output would replace it")
 
 
 class Probes:

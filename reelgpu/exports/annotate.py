@@ -7,6 +7,7 @@ import contextlib
 import json
 import re
 import time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -32,7 +33,9 @@ from ._common import (
     AudioClip,
     Probes,
     assemble_audio,
+    check_destination,
     encoded_audio,
+    given_inputs,
     render_to_mp4,
     resolve_source,
 )
@@ -88,13 +91,20 @@ def _sidecar(plans: list[CutPlan], fps: Fraction) -> list[dict[str, Any]]:
     return entries
 
 
+def _sidecar_path(dst: Path) -> Path:
+    return dst.with_name(dst.name + ".json")
+
+
 def _write_json_atomic(path: Path, data: Any) -> None:
     with published(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")  # not the locale's
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:40] or "clip"
+    """A file-name part from a display name: ASCII letters and digits, accents dropped rather
+    than the letter ("Ödegaard" is "Odegaard", not "degaard"), other runs as one "_"."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^A-Za-z0-9]+", "_", ascii_text).strip("_")[:40] or "clip"
 
 
 @retry_on_cpu
@@ -111,6 +121,12 @@ def annotate(src: str | Path, dst: str | Path, spec: AnnotateSpec | dict, *, dev
     spec = parse_spec("annotate", spec)
     check_spec_limits(spec, limits)
     backend = select_backend(device)  # fails here, before any work, if the device cannot run
+    inputs = given_inputs(src, sources)
+    if spec.mode == "clips":
+        check_destination(Path(dst), inputs, folder=True)  # and each clip's file, once named
+    else:
+        for output in (Path(dst), _sidecar_path(Path(dst))):
+            check_destination(output, inputs)
     plans = _plan_cuts(spec, Path(src), sources, Probes(limits))
     # What will be rendered (every clip of a compilation at the first video's rate; in clips mode
     # the chosen clips at their own rates), bounded before any banner or schedule is built.
@@ -121,7 +137,7 @@ def annotate(src: str | Path, dst: str | Path, spec: AnnotateSpec | dict, *, dev
     check_output_length(total_s, frames, "params.clips", limits)
     backend = fit_to_inputs(backend, device, [p.info for p in plans])
     if spec.mode == "clips":
-        return _export_clips(plans, Path(dst), spec, backend, progress, cancel, limits, started)
+        return _export_clips(plans, Path(dst), spec, backend, progress, cancel, limits, started, inputs)
     return _export_compilation(plans, Path(dst), spec, backend, progress, cancel, limits, started)
 
 
@@ -180,7 +196,7 @@ def _export_compilation(plans: list[CutPlan], dst: Path, spec: AnnotateSpec, bac
                            render=_render_cut((out_w, out_h), banners, backend), size=(out_w, out_h), fps=fps,
                            encode=spec.encode, audio=audio, backend=backend, limits=limits, progress=progress,
                            cancel=cancel, chapters=chapters, started=started)
-    sidecar_path = dst.with_name(dst.name + ".json")
+    sidecar_path = _sidecar_path(dst)
     try:
         _write_json_atomic(sidecar_path, {"clips": sidecar, "meta": spec.meta})
     except OSError:
@@ -194,9 +210,12 @@ def _export_compilation(plans: list[CutPlan], dst: Path, spec: AnnotateSpec, bac
 
 def _export_clips(plans: list[CutPlan], dst: Path, spec: AnnotateSpec, backend: Backend,
                   progress: ProgressCallback | None, cancel: CancelCheck | None, limits: Limits,
-                  started: float) -> ExportResult:
+                  started: float, inputs: list[Path]) -> ExportResult:
     """One MP4 per clip rated >= min_rating under ``dst/``, with title/description metadata."""
     chosen = _rendered(plans, spec)
+    names = {p.index: dst / f"clip_{p.index:03d}_{_slug(p.name)}.mp4" for p in chosen}
+    for path in names.values():
+        check_destination(path, inputs)
     dst.mkdir(parents=True, exist_ok=True)
     total = sum(frame_count(p.pieces[0].out_duration, p.info.fps) for p in chosen)
     done_before = 0
@@ -212,7 +231,7 @@ def _export_clips(plans: list[CutPlan], dst: Path, spec: AnnotateSpec, backend: 
                                       spec.encode)
             offset = done_before
             results.append(render_to_mp4(
-                dst=dst / f"clip_{p.index:03d}_{_slug(p.name)}.mp4", frames=frames,
+                dst=names[p.index], frames=frames,
                 clips=[ClipSource(p.path, p.clip.start_time, p.info.rotation)], render=_render_cut((out_w, out_h), [None], backend),
                 size=(out_w, out_h), fps=fps, encode=spec.encode, audio=audio, backend=backend, limits=limits,
                 progress=(lambda d, _t, o=offset: progress(o + d, total)) if progress else None, cancel=cancel,

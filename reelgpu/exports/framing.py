@@ -38,7 +38,9 @@ from ._common import (
     AudioClip,
     Probes,
     assemble_audio,
+    check_destination,
     encoded_audio,
+    given_inputs,
     render_to_mp4,
     resolve_source,
     whole_source_audio,
@@ -48,6 +50,24 @@ from ._common import (
 # Bicubic resampling (the backend's crop_scale) is built in; a super-resolution model can be
 # plugged in with the same geometry (the output size never depends on which upscaler runs).
 Upscaler = Callable[[Planes, Box, int, int, float], Planes]
+
+
+def _checked(upscaler: Upscaler) -> Upscaler:
+    """A caller's upscaler, whose planes must be what the encoder takes: a wrong size or type
+    was encoded as a grey picture, without an error."""
+
+    def run(planes: Planes, box: Box, out_w: int, out_h: int, rotation: float) -> Planes:
+        out = upscaler(planes, box, out_w, out_h, rotation)
+        want = ((out_h, out_w), (out_h // 2, out_w // 2), (out_h // 2, out_w // 2))
+        got = tuple(tuple(getattr(p, "shape", ())) for p in out) if isinstance(out, tuple) and len(out) == 3 else None
+        dtypes = {str(getattr(p, "dtype", "")) for p in out} if got else set()
+        if got != want or dtypes != {"uint8"}:
+            shown = f"planes of shapes {got} and dtypes {sorted(dtypes)}" if got else f"{type(out).__name__}"
+            raise ValueError(f"upscaler: returned {shown}; expected reelgpu.Planes (y, u, v) of uint8 with shapes "
+                             f"{want} (I420, {out_w}x{out_h})")
+        return Planes(*out)
+
+    return run
 
 
 @dataclass(frozen=True)
@@ -118,6 +138,7 @@ def framing(src: str | Path, dst: str | Path, spec: FramingSpec | dict, *, devic
     spec = parse_spec("framing", spec)
     check_spec_limits(spec, limits)
     backend = select_backend(device)  # fails here, before any work, if the device cannot run
+    check_destination(Path(dst), given_inputs(src, sources))
     probes = Probes(limits)
     plans = []
     for i, clip in enumerate(spec.clips):
@@ -132,7 +153,8 @@ def framing(src: str | Path, dst: str | Path, spec: FramingSpec | dict, *, devic
     aspect = Fraction(out_w, out_h)
     defaults = [default_crop(*p.info.picture_size, aspect) for p in plans]
     ops = backend.ops
-    upscale = upscaler or (lambda planes, box, w, h, rotation: ops.crop_scale(planes, box, w, h, rotation_deg=rotation))
+    upscale = _checked(upscaler) if upscaler else \
+        (lambda planes, box, w, h, rotation: ops.crop_scale(planes, box, w, h, rotation_deg=rotation))
     last: dict[int, tuple[float, Planes]] = {}  # slow motion repeats frames: render each once
 
     def render_pick(pick: Pick, frame: DecodedFrame) -> Planes:

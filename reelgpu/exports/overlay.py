@@ -26,7 +26,15 @@ from ..render.png_layer import load_text_layer
 from ..result import CancelCheck, ExportResult, ProgressCallback
 from ..specs import HighlightRegion, OverlaySpec, parse_spec
 from ..timeline import OutputFrame, Pick, Track
-from ._common import Probes, render_to_mp4, resolve_source, whole_source_audio
+from ._common import (
+    Probes,
+    check_destination,
+    given_inputs,
+    read_input,
+    render_to_mp4,
+    resolve_source,
+    whole_source_audio,
+)
 
 # Keyframes this close outside a region still belong to it (one frame at 30 fps; the editor's
 # TIME_EPSILON), so a keyframe seeded at the region's end is not lost to float noise.
@@ -110,7 +118,7 @@ def _load_text_layers(spec: OverlaySpec, width: int, height: int,
                 raise InvalidSpec(f"{where}.png_b64: not valid base64") from None
         else:
             path = resolve_source(layer.png_key, Path(), sources, f"{where}.png_key")
-            data = path.read_bytes()
+            data = read_input(path, f"{where}.png_key")
         rendered = load_text_layer(data, width=width, height=height, where=where)
         plans.append(TextPlan(layer.start_time, layer.end_time, rgba_to_yuva(rendered.rgba, x=rendered.x, y=rendered.y)))
     return plans
@@ -126,6 +134,7 @@ def overlay(src: str | Path, dst: str | Path, spec: OverlaySpec | dict, *, devic
     spec = parse_spec("overlay", spec)
     check_spec_limits(spec, limits)
     backend = select_backend(device)  # fails here, before any work, if the device cannot run
+    check_destination(Path(dst), given_inputs(src, sources))
     src, dst = Path(src), Path(dst)
     info = Probes(limits)(src)
     check_output_length(info.duration_s, info.frame_count, f"the overlay of {src.name}", limits)  # as long as its input

@@ -13,7 +13,7 @@ from typing import Any, BinaryIO
 import av
 import numpy as np
 
-from ..errors import CorruptMedia, LimitExceeded, UnsupportedMedia
+from ..errors import CorruptMedia, InputNotFound, LimitExceeded, UnsupportedMedia
 from .frame_rate import nominal_rate, sampled_period
 from .seek import rewind
 
@@ -395,7 +395,7 @@ def probe(path: str | Path) -> MediaInfo:
     """
     path = Path(path)
     if not path.is_file():
-        raise CorruptMedia(f"{path}: file not found")
+        raise InputNotFound(f"{path}: {'a folder, not a file' if path.is_dir() else 'file not found'}")
     if path.stat().st_size == 0:
         raise CorruptMedia(f"{path}: file is empty")
     kind = sniff_container(path)

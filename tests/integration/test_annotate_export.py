@@ -78,7 +78,7 @@ def test_banner_of_the_rating_colour_at_the_top_of_each_clip(games, tmp_path: Pa
 def test_clips_mode_writes_good_clips_with_metadata(games, tmp_path: Path) -> None:
     r = reelgpu.annotate(games[0], tmp_path / "clips", {**SPEC, "mode": "clips"}, sources=sources(games), device="cpu")
     names = sorted(p.name for p in r.extra_outputs)
-    assert names == ["clip_000_Brilliant_Goal_Zo.mp4", "clip_002_Clip_3.mp4"]
+    assert names == ["clip_000_Brilliant_Goal_Zoe.mp4", "clip_002_Clip_3.mp4"]
     with av.open(str(tmp_path / "clips" / names[0])) as c:
         assert c.metadata["title"] == "Brilliant Goal — Zoë" and c.metadata["description"] == "Top corner 田中"
     assert probe(tmp_path / "clips" / names[0]).frame_count == 30

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -95,5 +96,39 @@ def test_overlay_and_annotate_commands(sample_30: Path, tmp_path: Path) -> None:
     done = reelgpu("annotate", str(sample_30), str(tmp_path / "comp.mp4"), "--spec", str(tmp_path / "annotate.json"))
     assert done.returncode == 0, done.stderr
     sidecar = json.loads((tmp_path / "comp.mp4.json").read_text())
-    assert [c["source"] for c in sidecar["clips"]] == ["s30.mp4", "second.mp4"]
+    assert [c["source"] for c in sidecar["clips"]] == [str(sample_30), "games/second.mp4"]  # as the caller named them
     assert probe(tmp_path / "comp.mp4").frame_count == 30
+
+
+def test_output_over_its_input_is_refused_and_the_input_kept(sample_30: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in.mp4"
+    src.write_bytes(sample_30.read_bytes())
+    before = src.read_bytes()
+    (tmp_path / "spec.json").write_text(json.dumps({"keyframes": [{"time": 0, "x": 0, "y": 0, "width": 90, "height": 160}]}))
+    same = reelgpu("framing", str(src), str(src), "--spec", str(tmp_path / "spec.json"), "--device", "cpu")
+    assert same.returncode == 2 and "INVALID_INPUT" in same.stderr and "would replace it" in same.stderr
+    assert src.read_bytes() == before
+    (tmp_path / "adir").mkdir()
+    folder = reelgpu("framing", str(src), str(tmp_path / "adir"), "--spec", str(tmp_path / "spec.json"), "--device", "cpu")
+    assert folder.returncode == 2 and "is a folder" in folder.stderr and "Traceback" not in folder.stderr
+
+
+def test_missing_input_and_spec_are_one_line_errors(tmp_path: Path) -> None:
+    (tmp_path / "spec.json").write_text("{}")
+    missing = reelgpu("overlay", str(tmp_path / "nothere.mp4"), str(tmp_path / "o.mp4"), "--spec", str(tmp_path / "spec.json"))
+    assert missing.returncode == 2 and "error [INPUT_NOT_FOUND]" in missing.stderr and "nothere.mp4" in missing.stderr
+    no_spec = reelgpu("overlay", str(tmp_path / "nothere.mp4"), str(tmp_path / "o.mp4"), "--spec", str(tmp_path / "x.json"))
+    assert no_spec.returncode == 2 and "cannot read spec" in no_spec.stderr and "Traceback" not in no_spec.stderr
+
+
+def test_a_closed_pipe_is_not_a_traceback() -> None:
+    # `reelgpu schema framing | head -c 10`: the reader has gone before the output is written.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "reelgpu.cli", "schema", "framing"], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr

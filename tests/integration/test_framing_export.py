@@ -219,6 +219,29 @@ def test_spec_rotation_turns_the_picture(sample_30: Path, tmp_path: Path) -> Non
     assert psnr(turned[inner], np.rot90(flat, 2)[inner]) > 35
 
 
+def test_a_custom_upscaler_replaces_the_resampler(sample_30: Path, tmp_path: Path) -> None:
+    from reelgpu.ops.crop_scale import crop_scale
+
+    calls = []
+
+    def negative(planes, box, out_w, out_h, rotation):  # the built-in resampler, then inverted luma
+        calls.append((tuple(box), out_w, out_h, rotation))
+        out = crop_scale(planes, box, out_w, out_h, rotation_deg=rotation)
+        return reelgpu.Planes(255 - out.y, out.u, out.v)
+
+    spec = {**STATIC, "include_audio": False, "encode": {"crf": 10}}
+    plain = decode_frames(reelgpu.framing(sample_30, tmp_path / "a.mp4", spec, device="cpu").output)[5][1]
+    custom = decode_frames(reelgpu.framing(sample_30, tmp_path / "b.mp4", spec, device="cpu", upscaler=negative).output)
+    assert psnr(custom[5][1], 255 - plain) > 35
+    assert len(calls) == 60 and calls[0] == ((96.0, 18.0, 81.0, 144.0), 180, 320, 0.0)
+
+
+def test_an_upscaler_returning_the_wrong_size_stops_the_export(sample_30: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"upscaler: returned planes of shapes \(\(180, 320\), .*expected .*\(320, 180\)"):
+        reelgpu.framing(sample_30, tmp_path / "o.mp4", STATIC, device="cpu", upscaler=lambda planes, *_: planes)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_default_crop_and_output_size_rule(sample_30: Path, tmp_path: Path) -> None:
     r = reelgpu.framing(sample_30, tmp_path / "o.mp4", {"clips": [{}], "include_audio": False}, device="cpu")
     # 9:16 box of 320x180: 101.25x180 -> x4 = 405x720, cap 2560x1440 -> even 404x720... conformed.

@@ -172,3 +172,11 @@ def test_a_key_in_both_spellings_is_named_as_given_twice() -> None:
         parse_spec("annotate", {"clips": [{"start_time": 1, "startTime": 2, "end_time": 3}]})
     with pytest.raises(InvalidSpec, match=r"params.clips\[0\].foo_bar: unknown key \(check the spelling\)"):
         parse_spec("annotate", {"clips": [{"start_time": 1, "end_time": 3, "foo_bar": 1, "fooBar": 1}]})
+
+
+def test_every_limit_message_names_its_limits_field() -> None:
+    # The field is how a service finds the setting (the worker's REELGPU_LIMIT_<FIELD>).
+    with pytest.raises(LimitExceeded, match=r"params.clips \(count\) is 2, over the limit of 1 \(max_clips\)$"):
+        check_spec_limits(parse_spec("annotate", {"clips": [{"start_time": 0, "end_time": 1}] * 2}), Limits(max_clips=1))
+    with pytest.raises(LimitExceeded, match=r"params.target_width is 4098, over the limit of 4096 \(max_output_width\)$"):
+        check_spec_limits(parse_spec("framing", {"target_width": 4098, "target_height": 2}))
