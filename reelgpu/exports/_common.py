@@ -124,9 +124,12 @@ def assemble_audio(clips: Sequence[AudioClip], fps: Fraction, transition: str, t
             if i + 1 < len(parts):
                 part[:, part.shape[1] - n:] *= ramp(n, rising=False)
         return np.concatenate(parts, axis=1)
+    # dissolve: overlap-add with complementary ramps, every join by the video's overlap (the
+    # transition, at most half the shortest clip: timeline.schedule). Sized per join, a short
+    # clip's joins overlapped less than the video's and the sound ran ahead of the picture.
+    n = min(d, *(part.shape[1] // 2 for part in parts))
     out = parts[0]
-    for part in parts[1:]:  # dissolve: overlap-add with complementary ramps
-        n = min(d, out.shape[1] // 2, part.shape[1] // 2)
+    for part in parts[1:]:
         head = out[:, out.shape[1] - n:] * ramp(n, rising=False) + part[:, :n] * ramp(n, rising=True)
         out = np.concatenate([out[:, :out.shape[1] - n], head, part[:, n:]], axis=1)
     return out

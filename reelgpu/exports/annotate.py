@@ -18,7 +18,7 @@ from ..backends import Backend, fit_to_inputs, retry_on_cpu, select_backend
 from ..device import Device
 from ..errors import InvalidSpec
 from ..frames import Planes
-from ..limits import DEFAULT_LIMITS, Limits, check_output_length, check_spec_limits
+from ..limits import DEFAULT_LIMITS, Limits, check_output_length, check_output_size, check_spec_limits
 from ..media.atomic import published
 from ..media.decode_cpu import DecodedFrame
 from ..media.probe import MediaInfo
@@ -135,6 +135,8 @@ def annotate(src: str | Path, dst: str | Path, spec: AnnotateSpec | dict, *, dev
     total_s = sum(p.pieces[0].out_duration for p in rendered)
     frames = sum(p.pieces[0].out_duration * float(plans[0].info.fps if compiled else p.info.fps) for p in rendered)
     check_output_length(total_s, frames, "params.clips", limits)
+    for size in {p.info.picture_size for p in (rendered if not compiled else plans[:1])}:
+        check_output_size(*size, limits)  # clips mode: every clip at its own size, before the first renders
     backend = fit_to_inputs(backend, device, [p.info for p in plans])
     if spec.mode == "clips":
         return _export_clips(plans, Path(dst), spec, backend, progress, cancel, limits, started, inputs)

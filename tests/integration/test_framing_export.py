@@ -264,6 +264,36 @@ def test_multi_clip_transitions(sample_30: Path, sample_25: Path, tmp_path: Path
     assert luma[60][1].mean() < 40 < luma[45][1].mean()  # black at the join, picture before it
 
 
+def tone_crossover_s(path: Path, low_hz: float, high_hz: float) -> float:
+    """The first time (20 ms windows) the ``high_hz`` tone is louder than ``low_hz``."""
+    with av.open(str(path)) as c:
+        rate = c.streams.audio[0].codec_context.sample_rate
+        x = np.concatenate([f.to_ndarray()[0] for f in c.decode(audio=0)])
+    n = rate // 50
+    t = np.arange(n) / rate
+    for i in range(len(x) // n):
+        w = x[i * n:(i + 1) * n]
+        if abs(w @ np.exp(2j * np.pi * high_hz * t)) > abs(w @ np.exp(2j * np.pi * low_hz * t)):
+            return i * n / rate
+    raise AssertionError("the second tone never leads")
+
+
+def test_a_dissolve_next_to_a_short_clip_keeps_the_audio_in_sync(sample_30: Path, media_dir: Path,
+                                                                 tmp_path: Path) -> None:
+    from reelgpu.media.samples import make_sample_video
+
+    high = make_sample_video(media_dir / "s30_880.mp4", width=320, height=180, fps=30, seconds=2.0, tone_hz=880)
+    clip = {"keyframes": STATIC["keyframes"]}
+    spec = {"clips": [clip, {**clip, "source_key": "high"}, {**clip, "segment_data": {"trim_end": 0.4}}],
+            "target_width": 180, "target_height": 320, "transition": {"type": "dissolve", "duration": 0.5}}
+    r = reelgpu.framing(sample_30, tmp_path / "d.mp4", spec, sources={"high": high}, device="cpu")
+    # Every overlap is half the 0.4 s clip (0.2 s), audio as video: 2 + 2 + 0.4 - 2 x 0.2 = 4 s.
+    # Each join sized on its own overlapped 0.5 s at the first: 3.7 s of audio, sound 0.15 s early.
+    assert r.duration_s == pytest.approx(4.0)
+    assert audio_tone_span(r.output)[0] == pytest.approx(4.0, abs=0.03)
+    assert tone_crossover_s(r.output, 440, 880) == pytest.approx(1.9, abs=0.04)  # the first dissolve's middle
+
+
 def assert_nothing_written(folder: Path) -> None:
     assert list(folder.iterdir()) == []
 

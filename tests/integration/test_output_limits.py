@@ -51,3 +51,15 @@ def test_long_outputs_are_refused_before_rendering(sample_30: Path, tmp_path: Pa
     assert needle in str(err.value)
     assert not any(tmp_path.iterdir())  # nothing written, not even a partial file
 
+
+
+def test_clips_mode_checks_every_clips_size_before_the_first_renders(sample_video: Path, sample_30: Path,
+                                                                    tmp_path: Path) -> None:
+    # 160x96 first, 320x180 second: in clips mode each file has its own video's size, so the
+    # second one's width is over a 200 px limit. It was found only after clip 0 was rendered.
+    spec = {"mode": "clips", "input_keys": {"2": "big"}, "clips": [
+        {"start_time": 0, "end_time": 0.5, "rating": 5}, {"start_time": 0, "end_time": 0.5, "rating": 5, "video_sequence": 2}]}
+    with pytest.raises(LimitExceeded, match=r"output width is 320, over the limit of 200 \(max_output_width\)"):
+        reelgpu.annotate(sample_video, tmp_path / "clips", spec, sources={"big": sample_30}, device="cpu",
+                         limits=Limits(max_output_width=200))
+    assert not any(tmp_path.iterdir())
