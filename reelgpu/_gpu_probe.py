@@ -95,5 +95,9 @@ def codec_caps(nvc: Any) -> dict[str, Any]:
             "errors": errors + more}
 
 
+# The answer's line starts with this, so the caller finds it among whatever a native library
+# prints to the same stdout (C's printf is flushed at exit, after Python's own output).
+MARKER = "REELGPU_CAPS "
+
 if __name__ == "__main__":
-    print(json.dumps(probe()))
+    print(MARKER + json.dumps(probe()), flush=True)

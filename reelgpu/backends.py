@@ -91,7 +91,7 @@ def fit_to_inputs(backend: Backend, device: Device, inputs: Iterable[MediaInfo])
     caps = capabilities()
     for info in inputs:
         why = nvdec_refusal(caps, codec=info.video_codec, pix_fmt=info.pix_fmt, coded_width=info.coded_width,
-                            coded_height=info.coded_height, container=info.container)
+                            coded_height=info.coded_height, container=info.container, interlaced=info.interlaced)
         if why is None:
             continue
         if device == "cuda":

@@ -108,23 +108,51 @@ def _gpu_pipeline_built() -> bool:
                                                    "reelgpu.media.encode_nvenc"))
 
 
+_PROBE_MARKER = "REELGPU_CAPS "  # _gpu_probe.MARKER (that module is not imported here: it is a script)
+
+
+def probe_answer(stdout: str) -> dict[str, Any]:
+    """The probe's JSON from its stdout: the last line after its marker, wherever a native
+    library's own output put it (a bare last line was taken before, and anything printed after
+    it read as "no GPU")."""
+    at = stdout.rfind(_PROBE_MARKER)
+    if at < 0:
+        raise ValueError("the probe printed no answer")
+    return json.loads(stdout[at + len(_PROBE_MARKER):].split("\n", 1)[0])
+
+
 @lru_cache(maxsize=1)
 def capabilities(timeout_s: float = 60.0) -> Capabilities:
-    """Probe once per process, in a subprocess. ``REELGPU_FORCE_CPU=1`` skips the probe."""
+    """Probe once per process, in a subprocess. ``REELGPU_FORCE_CPU=1`` skips the probe;
+    ``REELGPU_CAPS_FILE=PATH`` reads a probe's answer saved by ``reelgpu doctor --json`` instead
+    (scripts that start many processes on one machine, such as scripts/gpu_run.sh: each probe
+    opens CUDA contexts for a few seconds)."""
     if os.environ.get("REELGPU_FORCE_CPU") == "1":
         return Capabilities(errors=["REELGPU_FORCE_CPU=1: GPU probe skipped"])
+    saved = os.environ.get("REELGPU_CAPS_FILE")
+    if saved:
+        try:
+            data = json.loads(Path(saved).read_text())
+        except (OSError, ValueError) as exc:
+            data = {"errors": [f"REELGPU_CAPS_FILE={saved}: {exc.__class__.__name__}: {exc}"]}
+    else:
+        data = _probe_in_subprocess(timeout_s)
+    known = {k: v for k, v in data.items() if k in Capabilities.__dataclass_fields__ and k != "gpu_pipeline"}
+    return Capabilities(**known, gpu_pipeline=_gpu_pipeline_built())
+
+
+def _probe_in_subprocess(timeout_s: float) -> dict[str, Any]:
     try:
         # run_path, not `python script.py`: that would put reelgpu/ itself first on sys.path
         run = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
         done = subprocess.run([sys.executable, "-c", run, str(_PROBE_SCRIPT)], capture_output=True, text=True,
                               timeout=timeout_s, check=False)
-        data = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
+        data = probe_answer(done.stdout) if _PROBE_MARKER in done.stdout else {}
         if done.returncode != 0:
             data.setdefault("errors", []).append(f"probe process exited with {done.returncode}")
-    except (subprocess.TimeoutExpired, json.JSONDecodeError, IndexError) as exc:
+    except (subprocess.TimeoutExpired, ValueError) as exc:  # JSONDecodeError is a ValueError
         data = {"errors": [f"probe failed: {exc.__class__.__name__}"]}
-    known = {k: v for k, v in data.items() if k in Capabilities.__dataclass_fields__}
-    return Capabilities(**known, gpu_pipeline=_gpu_pipeline_built())
+    return data
 
 
 def backends_for(device: Device, caps: Capabilities | None = None) -> dict[str, str]:
@@ -146,7 +174,7 @@ def backends_for(device: Device, caps: Capabilities | None = None) -> dict[str, 
 
 
 def nvdec_refusal(caps: Capabilities, *, codec: str, pix_fmt: str, coded_width: int, coded_height: int,
-                  container: str | None) -> str | None:
+                  container: str | None, interlaced: bool = False) -> str | None:
     """Why NVDEC on this GPU must not be given this stream, or None when it may.
 
     Checked before any decoding because an unsupported stream fails only once NVDEC meets it
@@ -156,6 +184,10 @@ def nvdec_refusal(caps: Capabilities, *, codec: str, pix_fmt: str, coded_width: 
     """
     if container in _NVDEC_NO_PTS_CONTAINERS:
         return f"{container.upper()} files carry no presentation times NVDEC can return"
+    if interlaced:
+        # PyNvVideoCodec has NVDEC deinterlace (adaptive) where the stream is not progressive;
+        # FFmpeg hands out the fields woven. The CPU path's pictures are the reference.
+        return "interlaced video: NVDEC would deinterlace it, the CPU path keeps its fields woven as FFmpeg does"
     depth = _NVDEC_420.get(pix_fmt)
     if depth is None:
         return f"the NVDEC source takes 8- or 10-bit 4:2:0 video only, not {pix_fmt}"

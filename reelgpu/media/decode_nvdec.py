@@ -89,11 +89,33 @@ def annexb_packets(stream: av.video.stream.VideoStream, packets: Iterable[av.Pac
                 yield out
 
 
-def open_nvdec(nvc: Any, codec: str, *, gpu_id: int, stream_ptr: int) -> Any:
+def open_nvdec(nvc: Any, codec: str, *, gpu_id: int) -> Any:
     """PyNvVideoCodec's core decoder for ``codec`` (a key of :data:`NVDEC_CODECS`), decoding into
-    device memory on the CUDA stream ``stream_ptr`` of CuPy's (primary) context."""
+    device memory in CuPy's (primary) context.
+
+    On the default stream (``cudastream=0``), not reelgpu's: given a stream, PyNvVideoCodec 2.2.4
+    queues the copy out of NVDEC's mapped surface on it and unmaps the surface at once, without
+    waiting (tests/pynvvc logs this), so the copy, queued behind the kernels of earlier frames,
+    could read a surface NVDEC is already reusing. On stream 0 it synchronizes before unmapping,
+    as NVIDIA's SDK samples and DALI do. The decode thread is the one that waits; the frames'
+    DLPack hand-over then orders reelgpu's stream after the copy (``from_dlpack`` passes our
+    stream and the producer makes it wait on its event)."""
     return nvc.CreateDecoder(gpuid=int(gpu_id), codec=getattr(nvc.cudaVideoCodec, NVDEC_CODECS[codec][0]),
-                             cudacontext=0, cudastream=int(stream_ptr), usedevicememory=True)
+                             cudacontext=0, cudastream=0, usedevicememory=True)
+
+
+def split_nv12(surface: Any, luma_rows: int, display_width: int) -> tuple[Any, Any, int, int]:
+    """Luma and interleaved-chroma views of a decoded NV12 (uint8) or P016 (uint16) surface of
+    ``luma_rows`` luma rows, cut to the even picture the CPU path decodes (4:2:0 planes).
+
+    PyNvVideoCodec exports the surface as ``int(1.5 h)`` rows by the width rounded up to even:
+    for 320x181 (AV1 allows odd sizes) 271 rows, of which 181 are luma, so the chroma starts at
+    row 181, not at ``271 * 2 // 3 = 180``; a 319-wide picture comes out 320 wide. Both are cut
+    to 318x180 here, as the CPU path does (``MediaInfo.picture_size``)."""
+    height = luma_rows - luma_rows % 2
+    width = min(int(surface.shape[1]), int(display_width))
+    width -= width % 2
+    return surface[:height, :width], surface[luma_rows:luma_rows + height // 2, :width], width, height
 
 
 def packet_data(nvc: Any, packet: av.Packet | None) -> tuple[Any, np.ndarray | None]:
@@ -162,7 +184,7 @@ class NvdecVideoSource:
             raise NvdecRefused(f"{self.path.name}: NVDEC is not used for {codec}; use device='cpu'")
         self._attach_gpu()
         try:
-            self._decoder = open_nvdec(self._nvc, codec, gpu_id=self.gpu_id, stream_ptr=int(self._b.stream.ptr))
+            self._decoder = open_nvdec(self._nvc, codec, gpu_id=self.gpu_id)
         except Exception as exc:  # a session the GPU cannot give (memory, sessions): not the file's fault
             raise BackendUnavailable(f"cannot open an NVDEC {codec} session on GPU {self.gpu_id} "
                                      f"({exc.__class__.__name__}: {exc})") from None
@@ -186,13 +208,11 @@ class NvdecVideoSource:
         """Zero-copy view of the decoded surface -> pooled, upright I420 planes (async)."""
         cp = self._cp
         with self._b.using():
-            # NV12: (1.5 h, w) uint8; P016: (1.5 h, w) uint16, luma rows then interleaved chroma
             surface = cp.from_dlpack(frame)
             if surface.ndim == 3:  # (rows, width, 1) in some versions
                 surface = surface.reshape(surface.shape[0], -1)
-            rows, width = int(surface.shape[0]), int(surface.shape[1])
-            height = rows * 2 // 3
-            y, uv = surface[:height], surface[height:height + height // 2]
+            luma_rows = int(frame.cuda()[0].shape[0])  # the luma plane's own view: exact for odd heights
+            y, uv, width, height = split_nv12(surface, luma_rows, self._stream.codec_context.width)
             return self._from_nv12(self._b, y, uv, width, height, quarter=self._quarter, pool=self._b.decode_pool)
 
     def _decode(self, packet: av.Packet | None) -> list[DecodedFrame]:

@@ -106,6 +106,7 @@ class MediaInfo:
     faststart: bool  # moov before mdat (MP4/MOV only; False for other containers)
     start_time_s: float
     container: str  # the family sniff_container found: "iso", "matroska", "avi" or "mpegts"
+    interlaced: bool = False  # fields (1080i broadcast): the stream says so, or its first picture does
 
     @property
     def picture_size(self) -> tuple[int, int]:
@@ -426,7 +427,7 @@ def probe(path: str | Path) -> MediaInfo:
             raise UnsupportedMedia(f"{path.name}: frame rate of {float(fps):.4g} fps is outside "
                                    f"{float(MIN_FPS):g}..{MAX_FPS} fps")
         time_base = Fraction(vs.time_base)
-        rotation = _rotation_of(container, vs)  # decodes the first frame: before the seek to the end
+        rotation, interlaced_frame = _first_frame_facts(container, vs)  # decodes it: before the seek to the end
         start = float(vs.start_time * vs.time_base) if vs.start_time is not None else 0.0
         duration = _video_duration(container, vs, start, float(1 / fps))
         declared = int(vs.frames)
@@ -456,14 +457,17 @@ def probe(path: str | Path) -> MediaInfo:
             audio_sample_rate=audio.codec_context.sample_rate if audio else None,
             faststart=is_faststart(path) if {"mp4", "mov"} & set(container.format.name.split(",")) else False,
             start_time_s=start, container=kind,
+            # FFmpeg's field order: 0 unknown, 1 progressive, 2-5 the four field orders
+            interlaced=interlaced_frame or int(getattr(cc, "field_order", 0) or 0) >= 2,
         )
 
 
-def _rotation_of(container: av.container.InputContainer, stream: av.VideoStream) -> int:
-    """Display-matrix rotation. PyAV exposes it on decoded frames, so decode the first one."""
+def _first_frame_facts(container: av.container.InputContainer, stream: av.VideoStream) -> tuple[int, bool]:
+    """Display-matrix rotation and whether the picture is interlaced: PyAV exposes both on
+    decoded frames, so decode the first one."""
     try:
         for frame in container.decode(stream):
-            return _normalise_rotation(frame.rotation)
+            return _normalise_rotation(frame.rotation), bool(frame.interlaced_frame)
     except av.error.FFmpegError:
         raise CorruptMedia(f"{Path(container.name).name}: first video frame cannot be decoded") from None
     raise CorruptMedia(f"{Path(container.name).name}: video stream has no decodable frames")

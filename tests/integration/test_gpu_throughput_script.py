@@ -91,3 +91,17 @@ def test_target_verdicts() -> None:
     no_nvenc = script.targets(cuda, gpu_report(), nvenc=False)[-1]
     assert no_nvenc["met"] is None and "NVENC remains unverified" in no_nvenc["why"]
     assert script.targets(SimpleNamespace(name="cpu"), gpu_report(), nvenc=False) == []
+
+
+def test_kernels_are_timed_where_only_nvdec_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A GPU whose container lacks the `video` driver capability: CuPy and NVRTC work, NVDEC not.
+    # The kernel timings need no decoder; the whole report used to be skipped.
+    script = load_script()
+    monkeypatch.setattr(script.benchlib, "gpu_skip_reason", lambda: "no NVDEC codec usable")
+    assert script.kernels_only_reason(SimpleNamespace(cupy=True, nvrtc=True)) == "no NVDEC codec usable"
+    assert script.kernels_only_reason(SimpleNamespace(cupy=True, nvrtc=False)) is None  # nothing can run
+    monkeypatch.setenv("REELGPU_BENCH_MEDIA", str(tmp_path / "media"))
+    report = script.run("cpu", 0.5, 1, 2, kernels_only="no NVDEC codec usable")
+    assert all(ms > 0 for ms in report["kernels_ms"].values()) and report["fps"] == {}
+    assert report["stages_skipped"] == "no NVDEC codec usable" and report["input"] is None
+    assert not (tmp_path / "media").exists()  # no input generated for timings that need none

@@ -23,7 +23,7 @@ from reelgpu.media.decode_nvdec import annexb_packets, open_nvdec, packet_data
 
 stage, frames = "CreateDecoder", 0
 try:
-    decoder = open_nvdec(nvc, "h264", gpu_id=0, stream_ptr=0x5EED000)
+    decoder = open_nvdec(nvc, "h264", gpu_id=0)
     stage = "Decode"
     with av.open(ARGS["path"]) as container:
         stream = container.streams.video[0]

@@ -27,7 +27,7 @@ with av.open(ARGS["path"]) as container:
     stream = container.streams.video[0]
     name = stream.codec_context.codec.canonical_name
     member = NVDEC_CODECS[name][0]
-    decoder = open_nvdec(nvc, name, gpu_id=0, stream_ptr=0x5EED000)  # what NvdecVideoSource opens
+    decoder = open_nvdec(nvc, name, gpu_id=0)  # what NvdecVideoSource opens
     pts, payloads = [], []
     if ARGS["feed"] == "project":
         for packet in list(annexb_packets(stream, container.demux(stream))) + [None]:
@@ -103,10 +103,19 @@ def test_same_parser_calls_as_pynvvideocodecs_demuxer(run_nvc: Any, media: Any, 
         str({"H264": 4, "HEVC": 8, "AV1": 11}[expected_codec])}
 
 
-def test_decoder_runs_on_the_callers_stream(run_nvc: Any, media: Any) -> None:
-    """The stream handed to CreateDecoder is the one the output copies are ordered on."""
+def test_each_surface_is_copied_out_before_it_is_unmapped(run_nvc: Any, media: Any) -> None:
+    """NVDEC's mapped surface may be reused once unmapped: the copy out of it must have finished
+    by then. On stream 0 PyNvVideoCodec synchronizes between the copy and the unmap; on a
+    caller's stream it did not (only an event was recorded), and reelgpu passed its own."""
     result = run_nvc(FEED, args={"path": str(media("h264.mp4")), "feed": "project"})
     assert result.returncode == 0, result.explain()
-    assert {c["stream"] for c in result.calls("cuStreamGetCtx")} == {hex(0x5EED000)}
+    events = [line.split()[0] for line in result.log
+              if line.split()[0] in ("cuMemcpy2DAsync", "cuStreamSynchronize", "cuvidUnmapVideoFrame")]
+    unmaps = [i for i, name in enumerate(events) if name == "cuvidUnmapVideoFrame"]
+    assert unmaps, result.explain()
+    for i in unmaps:  # the calls since the last unmap: copies, then a synchronize, then this unmap
+        before = events[:i]
+        last_copy = max(j for j, name in enumerate(before) if name == "cuMemcpy2DAsync")
+        assert "cuStreamSynchronize" in before[last_copy:], events[max(0, i - 6):i + 1]
     copies = result.calls("cuMemcpy2DAsync")
-    assert copies and {c["stream"] for c in copies} == {hex(0x5EED000)}
+    assert {c["stream"] for c in copies} == {"0"}

@@ -127,3 +127,21 @@ def test_probe_names_the_codec_not_pyavs_decoder(tmp_path: Path) -> None:
         pytest.skip("this PyAV build has no AV1 encoder (libsvtav1) to make a sample")
     assert probe(encode(tmp_path / "a.mp4", "libsvtav1", {}, frames=5)).video_codec == "av1"
     assert probe(encode(tmp_path / "h.mp4", "libx265", {"x265-params": "log-level=error"}, frames=5)).video_codec == "hevc"
+
+
+@pytest.mark.parametrize(("w", "h"), [(320, 180), (320, 181), (319, 181), (1920, 1080)])
+def test_split_nv12_takes_chroma_after_every_luma_row(w: int, h: int) -> None:
+    # A surface as PyNvVideoCodec 2.2.4 exports it: int(1.5 h) rows, width rounded up to even,
+    # luma rows numbered 0.., chroma rows 1000.. (so a misplaced slice shows).
+    import numpy as np
+
+    from reelgpu.media.decode_nvdec import split_nv12
+
+    cols = w + w % 2
+    surface = np.zeros((int(1.5 * h), cols), np.uint16)
+    surface[:h] = np.arange(h)[:, None]
+    surface[h:] = 1000 + np.arange(int(1.5 * h) - h)[:, None]
+    y, uv, width, height = split_nv12(surface, h, w)
+    assert (width, height) == (w - w % 2, h - h % 2)  # the CPU path's even picture
+    assert y.shape == (height, width) and uv.shape == (height // 2, width)
+    assert y[-1, 0] == height - 1 and uv[0, 0] == 1000 and uv[-1, 0] == 1000 + height // 2 - 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 import reelgpu.device as device
 from reelgpu import BackendUnavailable, InvalidSpec
 from reelgpu.backends import Backend, cpu_backend, fit_to_inputs, select_backend
-from reelgpu.device import Capabilities, backends_for
+from reelgpu.device import Capabilities, backends_for, capabilities, probe_answer
 
 # NVDEC limits as GetDecoderCaps reports them: [width_min, height_min, width_max, height_max, macroblocks]
 H264_8 = [48, 16, 4096, 4096, 36864]  # 36864 macroblocks: 4096x2304
@@ -84,6 +85,24 @@ def test_nvdec_refusal(codec: str, pix_fmt: str, size: tuple[int, int], containe
     assert got is None if why is None else why in (got or "")
 
 
+def test_interlaced_video_is_decoded_on_the_cpu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # PyNvVideoCodec deinterlaces a non-progressive stream on NVDEC; FFmpeg (the reference)
+    # keeps the fields woven: such a source would fail the GPU/CPU parity, so auto sends it to the CPU.
+    from reelgpu import probe
+    from tests.conftest import write_moving_bar
+
+    fields = probe(write_moving_bar(tmp_path / "i.mp4", "libx264", {"flags": "+ildct+ilme", "x264-params": "tff=1"}))
+    frames = probe(write_moving_bar(tmp_path / "p.mp4", "libx264", {}))
+    assert fields.interlaced and not frames.interlaced
+    monkeypatch.setattr(device, "capabilities", lambda: H100)
+    gpu = Backend(stages={"decode": "nvdec", "process": "cupy", "encode": "libx264"}, ops=cpu_backend().ops,
+                  open_source=lambda c: None, make_writer=lambda *a, **k: None)
+    assert fit_to_inputs(gpu, "auto", [frames]) is gpu
+    assert fit_to_inputs(gpu, "auto", [frames, fields]).stages["decode"] == "pyav"
+    with pytest.raises(BackendUnavailable, match="i.mp4: interlaced video: NVDEC would deinterlace it"):
+        fit_to_inputs(gpu, "cuda", [fields])
+
+
 def test_inputs_nvdec_cannot_decode_go_to_the_cpu_for_auto_only(monkeypatch: pytest.MonkeyPatch,
                                                                 tmp_path: Path) -> None:
     from reelgpu import probe
@@ -113,3 +132,29 @@ def test_doctor_table_shows_nvdec_limits() -> None:
     rows = {line[:27].strip(): line[27:].strip() for line in H100.as_table().splitlines()}
     assert rows["NVDEC limits (4:2:0)"] == "h264 8-bit up to 4096x4096; hevc 8/10-bit up to 8192x8192"
     assert "NVDEC limits (4:2:0)" in NONE.as_table() and NONE.as_table().split("NVDEC limits (4:2:0)")[1].split()[0] == "-"
+
+
+def test_the_probe_answer_is_found_among_native_output() -> None:
+    # C's printf is flushed at exit, after Python's line: the answer is not always the last line.
+    answer = {"gpu": "NVIDIA H200", "nvdec_codecs": ["h264"]}
+    out = f"[NVDEC] init\nREELGPU_CAPS {json.dumps(answer)}\nDecoder destroyed, 3 surfaces freed\n"
+    assert probe_answer(out) == answer
+    assert probe_answer("no newline before it REELGPU_CAPS {\"gpu\": null}") == {"gpu": None}
+    with pytest.raises(ValueError, match="no answer"):
+        probe_answer(json.dumps(answer))
+
+
+def test_a_saved_answer_replaces_the_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    saved = tmp_path / "doctor.json"  # what `reelgpu doctor --json` writes, extra keys included
+    saved.write_text(json.dumps({**dataclasses.asdict(H100), "backends": {"decode": "nvdec"}, "cpu_resampler": "x"}))
+    monkeypatch.setenv("REELGPU_CAPS_FILE", str(saved))
+    monkeypatch.setattr(device, "_probe_in_subprocess", lambda _t: pytest.fail("probed although an answer was saved"))
+    capabilities.cache_clear()
+    try:
+        caps = capabilities()
+        assert (caps.gpu, caps.nvdec_codecs, caps.nvenc_codecs) == (H100.gpu, H100.nvdec_codecs, H100.nvenc_codecs)
+        saved.write_text("{not json")
+        capabilities.cache_clear()
+        assert "REELGPU_CAPS_FILE" in capabilities().errors[0] and capabilities().gpu is None
+    finally:
+        capabilities.cache_clear()

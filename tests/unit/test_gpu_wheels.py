@@ -15,9 +15,8 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-# What scripts/gpu_run.sh runs: the library, the kernel and GPU tests, the GPU benchmarks.
+# What scripts/gpu_run.sh runs: the library, the GPU tests, the GPU benchmarks.
 RUN_FILES = [*REPO.glob("reelgpu/**/*.py"), *REPO.glob("tests/gpu/*.py"), REPO / "tests/conftest.py",
-             REPO / "tests/unit/test_kernels_host.py", REPO / "tests/unit/test_kernels_nvcc.py",
              *(REPO / "benchmarks" / n for n in ("conftest.py", "benchlib.py", "bench_ops.py", "bench_exports.py",
                                                   "gpu_throughput.py"))]
 LOCAL = {"reelgpu", "tests", "benchlib"}

@@ -61,7 +61,7 @@ CUresult cuStreamGetCtx(CUstream s, CUcontext *ctx) {
 }
 CUresult cuStreamCreate(CUstream *s, unsigned flags) { (void)flags; *s = the_stream; return 0; }
 CUresult cuStreamDestroy_v2(CUstream s) { (void)s; return 0; }
-CUresult cuStreamSynchronize(CUstream s) { (void)s; return 0; }
+CUresult cuStreamSynchronize(CUstream s) { stub_log("cuStreamSynchronize stream=%#lx", (unsigned long)(uintptr_t)s); return 0; }
 CUresult cuStreamWaitEvent(CUstream s, CUevent e, unsigned flags) { (void)s; (void)e; (void)flags; return 0; }
 
 /* ---- events */

@@ -227,7 +227,7 @@ CUresult cuvidMapVideoFrame64(void *decoder, int index, unsigned long long *ptr,
     *pitch = 1024;
     return 0;
 }
-CUresult cuvidUnmapVideoFrame64(void *decoder, unsigned long long ptr) { (void)decoder; (void)ptr; return 0; }
+CUresult cuvidUnmapVideoFrame64(void *decoder, unsigned long long ptr) { (void)decoder; stub_log("cuvidUnmapVideoFrame ptr=%#llx", ptr); return 0; }
 
 CUresult cuvidCtxLockCreate(void **lock, void *ctx) { (void)ctx; *lock = the_lock; return 0; }
 CUresult cuvidCtxLockDestroy(void *lock) { (void)lock; return 0; }
