@@ -109,3 +109,35 @@ def test_damaged_data_raises_instead_of_ending_the_process(gpu: Any, media_dir: 
     except (CorruptMedia, UnsupportedMedia):
         return  # reported: what the export turns into CORRUPT_MEDIA
     assert len(frames) <= len(pyav_frames(path))  # concealed by NVDEC: still this process, still running
+
+
+def test_an_odd_sized_picture_matches_the_cpu_path(gpu: Any, tmp_path: Path) -> None:
+    """AV1 allows odd sizes: PyNvVideoCodec exports int(1.5 h) rows of an even width, and the
+    chroma starts after all h luma rows (decode_nvdec.split_nv12). Both paths give 318x180."""
+    from reelgpu import capabilities
+
+    if "av1" not in capabilities().nvdec_codecs:
+        pytest.skip(f"NVDEC on this GPU ({capabilities().gpu}) does not decode AV1")
+    import av
+
+    path = tmp_path / "odd.mp4"
+    try:
+        with av.open(str(path), "w") as out:
+            stream = out.add_stream("libsvtav1", rate=30)
+            stream.width, stream.height, stream.pix_fmt, stream.options = 319, 181, "yuv420p", {"preset": "12"}
+            for i in range(12):
+                img = np.full((181, 319, 3), 40, np.uint8)
+                img[:, (i * 9) % 319], img[(i * 7) % 181] = 255, 128  # a bar each way: a shifted plane shows
+                frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+                frame.pts = i
+                for packet in stream.encode(frame):
+                    out.mux(packet)
+            for packet in stream.encode(None):
+                out.mux(packet)
+    except (av.error.FFmpegError, av.codec.codec.UnknownCodecError) as exc:
+        pytest.skip(f"no libsvtav1 encoder in this PyAV build ({exc})")
+    got, ref = nvdec_frames(gpu, path), pyav_frames(path)
+    assert len(got) == len(ref) == 12
+    assert got[0][1][0].shape == ref[0][1][0].shape == (180, 318)
+    for (t, g), (_, r) in zip(got, ref):
+        assert_planes_close(g, r, max_diff=1, what=f"odd AV1 t={t:.3f}")
