@@ -36,8 +36,8 @@ class ProgressBar:
         width = 30
         filled = int(width * done / max(total, 1))
         sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        if done >= total:
-            sys.stderr.write("\n")
+        if done >= total:  # muxing and the +faststart rewrite still follow (seconds on long exports)
+            sys.stderr.write(", finishing the file\n")
         sys.stderr.flush()
 
 
