@@ -39,6 +39,9 @@ from ._common import (
 # Keyframes this close outside a region still belong to it (one frame at 30 fps; the editor's
 # TIME_EPSILON), so a keyframe seeded at the region's end is not lost to float noise.
 REGION_EPS_S = 0.04
+# The window [start - 0.04, end + 0.04] is closed (CONTRACT.md): 0.30 + 0.04 is 0.33999999999999997
+# in floating point, and a keyframe at 0.34 fell outside it. A nanosecond of slack keeps it in.
+_WINDOW_SLACK_S = 1e-9
 TEXT_FADE_S = 0.25
 
 
@@ -56,7 +59,8 @@ def _plan_region(region: HighlightRegion, width: int, height: int) -> RegionPlan
     sx = width / region.video_width if region.video_width else 1.0
     sy = height / region.video_height if region.video_height else 1.0
     keys = sorted((k for k in region.keyframes
-                   if region.start_time - REGION_EPS_S <= k.time <= region.end_time + REGION_EPS_S),
+                   if region.start_time - REGION_EPS_S - _WINDOW_SLACK_S <= k.time
+                   <= region.end_time + REGION_EPS_S + _WINDOW_SLACK_S),
                   key=lambda k: k.time)
     if not keys:
         return RegionPlan(region.start_time, region.end_time, (), None, (), False)
