@@ -135,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     request is at fault) or ``EXIT_FAILED``. A bug in reelgpu keeps its traceback (to report)."""
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # here, not at exit: a closed pipe must reach the handler below
+        return status
     except ReelGpuError as exc:
         print(f"error [{exc.code}]: {exc}", file=sys.stderr)
         return EXIT_REFUSED

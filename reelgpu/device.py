@@ -133,6 +133,8 @@ def capabilities(timeout_s: float = 60.0) -> Capabilities:
     if saved:
         try:
             data = json.loads(Path(saved).read_text())
+            if not isinstance(data, dict):
+                raise ValueError(f"a JSON {type(data).__name__}, not an object")
         except (OSError, ValueError) as exc:
             data = {"errors": [f"REELGPU_CAPS_FILE={saved}: {exc.__class__.__name__}: {exc}"]}
     else:

@@ -84,13 +84,16 @@ Meta = Annotated[dict[str, Any] | None, AfterValidator(_plain_json)]
 
 
 class _Model(BaseModel):
-    """Strict base: snake_case or camelCase keys, unknown keys rejected."""
+    """Strict base: snake_case or camelCase keys, unknown keys rejected, and JSON's types as
+    they are (no "1" for 1, "yes" for true, or a tuple for a list): what ``reelgpu schema``
+    says is exactly what is accepted."""
 
     model_config = ConfigDict(
         extra="forbid",
         alias_generator=to_camel,
         populate_by_name=True,
         frozen=True,
+        strict=True,
     )
 
 
@@ -268,7 +271,9 @@ class FramingSpec(_Model):
     @field_validator("fps", mode="before")
     @classmethod
     def _fps_ok(cls, value: Any) -> Any:
-        if value is None or isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        if isinstance(value, bool):  # an int to Python: True rendered at 1 fps, False at the source's
+            raise ValueError(f"fps must be a number or 'num/den', got {value!r}")
+        if value is None or not isinstance(value, (int, float, str)):
             return value  # the type check that follows names the problem
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"fps must be a finite number, got {value!r}")  # Fraction(inf) is an OverflowError
@@ -454,12 +459,15 @@ def _other_spelling_given(params: Any, loc: tuple[Any, ...], unknown: set[tuple[
     """The other spelling (snake_case or camelCase) of the key at ``loc``, where the input
     gives both and that one is a known key (not in ``unknown``): pydantic keeps one and
     reported the other as unknown, which blamed a correctly spelled key."""
+    path = loc[:-1]
+    if path[:2] == ("clips", 0) and isinstance(params, dict) and "clips" not in params:
+        path = path[2:]  # the framing shorthand: clip fields given at top level
     parent = params
-    for part in loc[:-1]:
+    for part in path:
         try:
             parent = parent[part]
         except (KeyError, IndexError, TypeError):
-            return None  # reshaped before validation (the framing shorthand): no twin to name
+            return None
     key = loc[-1] if loc else None
     if not isinstance(parent, dict) or not isinstance(key, str):
         return None

@@ -30,6 +30,7 @@ export REELGPU_BENCH_MEDIA="${REELGPU_BENCH_MEDIA:-/tmp/reelgpu-media}"
 PY="${PYTHON:-python3}"
 [[ "$PY" == */* && "$PY" != /* ]] && PY="$PWD/$PY"  # steps below run from other folders
 mkdir -p "$OUT" "$SITE" "$REELGPU_BENCH_MEDIA"
+OUT="$(cd "$OUT" && pwd)"  # absolute: later steps run from benchmarks/ and read REELGPU_CAPS_FILE under it
 shopt -s nullglob
 # the generated inputs only, not the derived (looped, reel) ones
 for media in .benchmarks/media/sample_*s_veryfast_crf18.mp4; do cp -n "$media" "$REELGPU_BENCH_MEDIA/"; done

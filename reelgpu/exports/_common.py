@@ -3,7 +3,6 @@ assembly for re-timed clips, and running the frame loop into an MP4."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -48,25 +47,32 @@ def given_inputs(src: str | Path, sources: Mapping[str, str | Path] | None) -> l
     return [Path(src), *(Path(p) for p in (sources or {}).values())]
 
 
+def _entry(path: Path) -> Path:
+    """The directory entry a path names: its folder resolved (symlinks, ``..``), its own name
+    kept. Publishing replaces that entry (``os.replace``), never a file a link points to."""
+    return path.parent.resolve() / path.name
+
+
 def check_destination(dst: Path, inputs: Iterable[Path], *, folder: bool = False) -> None:
     """Refuse, before any work, an output that would replace an input (``framing a.mp4
-    a.mp4`` rendered, then overwrote the source with the reel) or that cannot be a file
-    (an existing folder failed only after every frame was encoded). ``folder``: ``dst`` is a
-    folder to write into (annotate's clips mode)."""
+    a.mp4`` rendered, then published the reel over the source) or that cannot be a file (an
+    existing folder, or a file where a folder of its path should be: both failed only after
+    every frame was encoded). ``folder``: ``dst`` is a folder to write into (annotate's clips
+    mode). A link to an input is not the input: publishing replaces the link's name only."""
+    for parent in dst.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InvalidSpec(f"dst: {dst}: {parent} is a file, not a folder")
+            break
     if folder:
         if dst.exists() and not dst.is_dir():
             raise InvalidSpec(f"dst: {dst} is a file; clips mode writes into a folder")
         return
     if dst.is_dir():
         raise InvalidSpec(f"dst: {dst} is a folder; give the output file's path")
-    if not dst.exists():
-        return  # a new file cannot be an input (inputs exist)
+    target = _entry(dst)
     for path in inputs:
-        try:
-            same = path.exists() and os.path.samefile(path, dst)
-        except OSError:
-            same = False
-        if same:
+        if _entry(path) == target:
             raise InvalidSpec(f"dst: {dst} is an input of this export ({path}); the output would replace it")
 
 

@@ -100,10 +100,18 @@ def _write_json_atomic(path: Path, data: Any) -> None:
         tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")  # not the locale's
 
 
+# Latin letters that Unicode does not decompose into a base letter and an accent.
+_LATIN_LETTERS = str.maketrans({"ß": "ss", "Ø": "O", "ø": "o", "Ł": "L", "ł": "l", "Æ": "AE", "æ": "ae",
+                                "Œ": "OE", "œ": "oe", "Đ": "D", "đ": "d", "Ð": "D", "ð": "d", "Þ": "Th",
+                                "þ": "th", "ı": "i"})
+
+
 def _slug(text: str) -> str:
     """A file-name part from a display name: ASCII letters and digits, accents dropped rather
-    than the letter ("Ödegaard" is "Odegaard", not "degaard"), other runs as one "_"."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    than the letter ("Ödegaard" is "Odegaard", "Ødegaard" too, not "degaard"), other runs as
+    one "_"."""
+    plain = unicodedata.normalize("NFKD", text.translate(_LATIN_LETTERS))
+    ascii_text = plain.encode("ascii", "ignore").decode("ascii")
     return re.sub(r"[^A-Za-z0-9]+", "_", ascii_text).strip("_")[:40] or "clip"
 
 
@@ -120,13 +128,13 @@ def annotate(src: str | Path, dst: str | Path, spec: AnnotateSpec | dict, *, dev
     limits = limits or DEFAULT_LIMITS
     spec = parse_spec("annotate", spec)
     check_spec_limits(spec, limits)
-    backend = select_backend(device)  # fails here, before any work, if the device cannot run
     inputs = given_inputs(src, sources)
     if spec.mode == "clips":
         check_destination(Path(dst), inputs, folder=True)  # and each clip's file, once named
     else:
         for output in (Path(dst), _sidecar_path(Path(dst))):
             check_destination(output, inputs)
+    backend = select_backend(device)  # fails here, before any work, if the device cannot run
     plans = _plan_cuts(spec, Path(src), sources, Probes(limits))
     # What will be rendered (every clip of a compilation at the first video's rate; in clips mode
     # the chosen clips at their own rates), bounded before any banner or schedule is built.

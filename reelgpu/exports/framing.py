@@ -58,13 +58,16 @@ def _checked(upscaler: Upscaler) -> Upscaler:
 
     def run(planes: Planes, box: Box, out_w: int, out_h: int, rotation: float) -> Planes:
         out = upscaler(planes, box, out_w, out_h, rotation)
+        kind = type(planes.y)  # numpy on the CPU path, CuPy on the GPU path: the output stays there
         want = ((out_h, out_w), (out_h // 2, out_w // 2), (out_h // 2, out_w // 2))
         got = tuple(tuple(getattr(p, "shape", ())) for p in out) if isinstance(out, tuple) and len(out) == 3 else None
         dtypes = {str(getattr(p, "dtype", "")) for p in out} if got else set()
-        if got != want or dtypes != {"uint8"}:
-            shown = f"planes of shapes {got} and dtypes {sorted(dtypes)}" if got else f"{type(out).__name__}"
-            raise ValueError(f"upscaler: returned {shown}; expected reelgpu.Planes (y, u, v) of uint8 with shapes "
-                             f"{want} (I420, {out_w}x{out_h})")
+        kinds = {type(p) for p in out} if got else set()
+        if got != want or dtypes != {"uint8"} or kinds != {kind}:
+            shown = (f"planes of shapes {got}, dtypes {sorted(dtypes)}, types {sorted(k.__name__ for k in kinds)}"
+                     if got else f"{type(out).__name__}")
+            raise ValueError(f"upscaler: returned {shown}; expected reelgpu.Planes (y, u, v) of uint8 "
+                             f"{kind.__module__}.{kind.__name__} with shapes {want} (I420, {out_w}x{out_h})")
         return Planes(*out)
 
     return run
@@ -137,8 +140,8 @@ def framing(src: str | Path, dst: str | Path, spec: FramingSpec | dict, *, devic
     limits = limits or DEFAULT_LIMITS
     spec = parse_spec("framing", spec)
     check_spec_limits(spec, limits)
-    backend = select_backend(device)  # fails here, before any work, if the device cannot run
     check_destination(Path(dst), given_inputs(src, sources))
+    backend = select_backend(device)  # fails here, before any work, if the device cannot run
     probes = Probes(limits)
     plans = []
     for i, clip in enumerate(spec.clips):

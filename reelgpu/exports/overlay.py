@@ -137,8 +137,8 @@ def overlay(src: str | Path, dst: str | Path, spec: OverlaySpec | dict, *, devic
     limits = limits or DEFAULT_LIMITS
     spec = parse_spec("overlay", spec)
     check_spec_limits(spec, limits)
-    backend = select_backend(device)  # fails here, before any work, if the device cannot run
     check_destination(Path(dst), given_inputs(src, sources))
+    backend = select_backend(device)  # fails here, before any work, if the device cannot run
     src, dst = Path(src), Path(dst)
     info = Probes(limits)(src)
     check_output_length(info.duration_s, info.frame_count, f"the overlay of {src.name}", limits)  # as long as its input

@@ -106,7 +106,7 @@ class MediaInfo:
     faststart: bool  # moov before mdat (MP4/MOV only; False for other containers)
     start_time_s: float
     container: str  # the family sniff_container found: "iso", "matroska", "avi" or "mpegts"
-    interlaced: bool = False  # fields (1080i broadcast): the stream says so, or its first picture does
+    interlaced: bool = False  # fields (1080i broadcast), as the first decoded picture says
 
     @property
     def picture_size(self) -> tuple[int, int]:
@@ -457,8 +457,9 @@ def probe(path: str | Path) -> MediaInfo:
             audio_sample_rate=audio.codec_context.sample_rate if audio else None,
             faststart=is_faststart(path) if {"mp4", "mov"} & set(container.format.name.split(",")) else False,
             start_time_s=start, container=kind,
-            # FFmpeg's field order: 0 unknown, 1 progressive, 2-5 the four field orders
-            interlaced=interlaced_frame or int(getattr(cc, "field_order", 0) or 0) >= 2,
+            # The decoded picture says, not the container's field-order tag: progressive H.264
+            # remuxed into Matroska or MOV with a "tt" tag is still progressive.
+            interlaced=interlaced_frame,
         )
 
 

@@ -102,3 +102,11 @@ def test_bad_clips_fail_before_work_naming_the_clip(games, tmp_path: Path, chang
     with pytest.raises(InvalidSpec, match=match):
         reelgpu.annotate(games[0], out / "c.mp4", {**SPEC, **change}, sources=sources(games), device="cpu")
     assert list(out.iterdir()) == []
+
+
+def test_clip_file_names_keep_latin_letters_as_ascii() -> None:
+    from reelgpu.exports.annotate import _slug
+
+    assert _slug("Ödegaard goal!") == "Odegaard_goal"
+    assert _slug("Ødegaard — Straße, Łódź, Æsir") == "Odegaard_Strasse_Lodz_AEsir"
+    assert _slug("田中 ⚽") == "clip"  # nothing Latin left

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from reelgpu.media.probe import probe
 
 
@@ -121,13 +123,16 @@ def test_missing_input_and_spec_are_one_line_errors(tmp_path: Path) -> None:
     assert no_spec.returncode == 2 and "cannot read spec" in no_spec.stderr and "Traceback" not in no_spec.stderr
 
 
-def test_a_closed_pipe_is_not_a_traceback() -> None:
-    # `reelgpu schema framing | head -c 10`: the reader has gone before the output is written.
+@pytest.mark.parametrize("command", [["schema", "framing"], ["doctor"]])  # long output, and short
+def test_a_closed_pipe_is_not_a_traceback(command: list[str]) -> None:
+    # `reelgpu schema framing | head -c 10`: the reader has gone before the output is written. A
+    # short output stays in Python's buffer until exit unless flushed inside main (exit 120).
     read_end, write_end = os.pipe()
     os.close(read_end)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     try:
-        done = subprocess.run([sys.executable, "-m", "reelgpu.cli", "schema", "framing"], stdout=write_end,
-                              stderr=subprocess.PIPE, text=True, timeout=60)
+        done = subprocess.run([sys.executable, "-m", "reelgpu.cli", *command], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=60, env=env)
     finally:
         os.close(write_end)
     assert done.returncode == 1

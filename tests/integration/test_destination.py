@@ -40,11 +40,20 @@ def test_an_output_over_its_input_is_refused(export: str, spec: dict, src: Path,
     before = src.read_bytes()
     with pytest.raises(InvalidSpec, match=r"dst: .*in\.mp4 is an input of this export"):
         getattr(reelgpu, export)(src, src, spec, device="cpu")
-    link = src.with_name("link.mp4")  # the same file by another name
-    os.link(src, link)
+    spelt = src.parent / "sub" / ".." / src.name  # the same entry, spelt another way
+    (src.parent / "sub").mkdir()
     with pytest.raises(InvalidSpec, match="would replace it"):
-        getattr(reelgpu, export)(src, link, spec, device="cpu")
+        getattr(reelgpu, export)(src, spelt, spec, device="cpu")
     assert src.read_bytes() == before
+
+
+def test_a_link_to_the_input_is_not_the_input(src: Path) -> None:
+    # Publishing replaces the output's name (os.replace), never the file a link points to.
+    before = src.read_bytes()
+    link = src.with_name("link.mp4")
+    os.link(src, link)
+    reelgpu.framing(src, link, FRAMING, device="cpu")
+    assert src.read_bytes() == before and link.read_bytes() != before
 
 
 def test_a_source_key_file_is_an_input_too(src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,6 +86,8 @@ def test_a_folder_is_not_an_output_file(src: Path, tmp_path: Path, monkeypatch: 
     no_decoding(monkeypatch)
     with pytest.raises(InvalidSpec, match="is a folder; give the output file's path"):
         reelgpu.overlay(src, tmp_path, OVERLAY, device="cpu")
+    with pytest.raises(InvalidSpec, match=r"in\.mp4 is a file, not a folder"):  # mkdir failed, after the frames
+        reelgpu.overlay(src, src / "deeper" / "out.mp4", OVERLAY, device="cpu")
 
 
 def test_missing_inputs_are_not_corrupt_media(src: Path, tmp_path: Path) -> None:

@@ -240,6 +240,17 @@ def test_an_upscaler_returning_the_wrong_size_stops_the_export(sample_30: Path, 
     with pytest.raises(ValueError, match=r"upscaler: returned planes of shapes \(\(180, 320\), .*expected .*\(320, 180\)"):
         reelgpu.framing(sample_30, tmp_path / "o.mp4", STATIC, device="cpu", upscaler=lambda planes, *_: planes)
     assert list(tmp_path.iterdir()) == []
+    fake = type("Fake", (), {})
+
+    def lookalike(planes, box, out_w, out_h, rotation):
+        y = fake()
+        y.shape, y.dtype = (out_h, out_w), "uint8"
+        u = fake()
+        u.shape, u.dtype = (out_h // 2, out_w // 2), "uint8"
+        return (y, u, u)
+
+    with pytest.raises(ValueError, match=r"types \['Fake'\]; expected .*numpy.ndarray"):
+        reelgpu.framing(sample_30, tmp_path / "o.mp4", STATIC, device="cpu", upscaler=lookalike)
 
 
 def test_default_crop_and_output_size_rule(sample_30: Path, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -85,7 +86,7 @@ def test_nvdec_refusal(codec: str, pix_fmt: str, size: tuple[int, int], containe
     assert got is None if why is None else why in (got or "")
 
 
-def test_interlaced_video_is_decoded_on_the_cpu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_interlaced_video_is_decoded_on_the_cpu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ffmpeg: str) -> None:
     # PyNvVideoCodec deinterlaces a non-progressive stream on NVDEC; FFmpeg (the reference)
     # keeps the fields woven: such a source would fail the GPU/CPU parity, so auto sends it to the CPU.
     from reelgpu import probe
@@ -94,6 +95,11 @@ def test_interlaced_video_is_decoded_on_the_cpu(monkeypatch: pytest.MonkeyPatch,
     fields = probe(write_moving_bar(tmp_path / "i.mp4", "libx264", {"flags": "+ildct+ilme", "x264-params": "tff=1"}))
     frames = probe(write_moving_bar(tmp_path / "p.mp4", "libx264", {}))
     assert fields.interlaced and not frames.interlaced
+    # A container's field-order tag on progressive pictures does not make them interlaced.
+    tagged = tmp_path / "tagged.mkv"
+    subprocess.run([ffmpeg, "-loglevel", "error", "-i", str(tmp_path / "p.mp4"), "-c", "copy",
+                    "-field_order", "tt", str(tagged)], check=True, timeout=60)
+    assert not probe(tagged).interlaced
     monkeypatch.setattr(device, "capabilities", lambda: H100)
     gpu = Backend(stages={"decode": "nvdec", "process": "cupy", "encode": "libx264"}, ops=cpu_backend().ops,
                   open_source=lambda c: None, make_writer=lambda *a, **k: None)
@@ -153,8 +159,9 @@ def test_a_saved_answer_replaces_the_probe(tmp_path: Path, monkeypatch: pytest.M
     try:
         caps = capabilities()
         assert (caps.gpu, caps.nvdec_codecs, caps.nvenc_codecs) == (H100.gpu, H100.nvdec_codecs, H100.nvenc_codecs)
-        saved.write_text("{not json")
-        capabilities.cache_clear()
-        assert "REELGPU_CAPS_FILE" in capabilities().errors[0] and capabilities().gpu is None
+        for broken in ("{not json", "[1, 2]", "null"):
+            saved.write_text(broken)
+            capabilities.cache_clear()
+            assert "REELGPU_CAPS_FILE" in capabilities().errors[0] and capabilities().gpu is None
     finally:
         capabilities.cache_clear()

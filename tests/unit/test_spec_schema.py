@@ -72,6 +72,14 @@ CASES: list[tuple[str, str, Any]] = [
     ("annotate", "start in both spellings", {"clips": [{"start_time": 1, "startTime": 1, "end_time": 2}]}),
     ("annotate", "start missing", {"clips": [{"end_time": 2}]}),
     ("annotate", "an unknown key", {"clips": [{"start_time": 1, "end_time": 2, "colour": "red"}]}),
+    # JSON's types as they are, in both (pydantic's lax mode took "1" for 1 and "yes" for true)
+    ("framing", "a number in a string", {"keyframes": [{**KF, "x": "1"}]}),
+    ("framing", "a boolean in a string", {"include_audio": "yes"}),
+    ("framing", "trimRange of strings", {"segment_data": {"trimRange": ["1", "2"]}}),
+    ("framing", "fps true", {"fps": True}),
+    ("framing", "fps as a string", {"fps": "30000/1001"}),
+    ("framing", "an int where a float goes", {"keyframes": [{**KF, "x": 1}], "upscale_factor": 2}),
+    ("annotate", "video_sequence true", {"clips": [{"start_time": 1, "end_time": 2, "video_sequence": True}]}),
 ]
 
 

@@ -170,6 +170,10 @@ def test_a_key_in_both_spellings_is_named_as_given_twice() -> None:
     # pydantic keeps the camelCase one and reported the snake_case one as misspelt.
     with pytest.raises(InvalidSpec, match=r"params.clips\[0\].start_time: given twice, as 'startTime' and 'start_time'"):
         parse_spec("annotate", {"clips": [{"start_time": 1, "startTime": 2, "end_time": 3}]})
+    with pytest.raises(InvalidSpec, match=r"params.clips\[0\].segmentData.trim_start: given twice"):
+        parse_spec("framing", {"segmentData": {"trim_start": 1, "trimStart": 1}})  # the one-clip shorthand
+    with pytest.raises(InvalidSpec, match=r"params.clips\[0\].source_start_time: given twice"):
+        parse_spec("framing", {"source_start_time": 1, "sourceStartTime": 1})
     with pytest.raises(InvalidSpec, match=r"params.clips\[0\].foo_bar: unknown key \(check the spelling\)"):
         parse_spec("annotate", {"clips": [{"start_time": 1, "end_time": 3, "foo_bar": 1, "fooBar": 1}]})
 
