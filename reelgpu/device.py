@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+from ._gpu_probe import MARKER as PROBE_MARKER  # the script's own constant: importing it runs no probe
 from .errors import BackendUnavailable, InvalidSpec
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -108,17 +109,16 @@ def _gpu_pipeline_built() -> bool:
                                                    "reelgpu.media.encode_nvenc"))
 
 
-_PROBE_MARKER = "REELGPU_CAPS "  # _gpu_probe.MARKER (that module is not imported here: it is a script)
 
 
 def probe_answer(stdout: str) -> dict[str, Any]:
     """The probe's JSON from its stdout: the last line after its marker, wherever a native
     library's own output put it (a bare last line was taken before, and anything printed after
     it read as "no GPU")."""
-    at = stdout.rfind(_PROBE_MARKER)
+    at = stdout.rfind(PROBE_MARKER)
     if at < 0:
         raise ValueError("the probe printed no answer")
-    return json.loads(stdout[at + len(_PROBE_MARKER):].split("\n", 1)[0])
+    return json.loads(stdout[at + len(PROBE_MARKER):].split("\n", 1)[0])
 
 
 @lru_cache(maxsize=1)
@@ -149,7 +149,7 @@ def _probe_in_subprocess(timeout_s: float) -> dict[str, Any]:
         run = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
         done = subprocess.run([sys.executable, "-c", run, str(_PROBE_SCRIPT)], capture_output=True, text=True,
                               timeout=timeout_s, check=False)
-        data = probe_answer(done.stdout) if _PROBE_MARKER in done.stdout else {}
+        data = probe_answer(done.stdout) if PROBE_MARKER in done.stdout else {}
         if done.returncode != 0:
             data.setdefault("errors", []).append(f"probe process exited with {done.returncode}")
     except (subprocess.TimeoutExpired, ValueError) as exc:  # JSONDecodeError is a ValueError

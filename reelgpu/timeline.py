@@ -207,6 +207,18 @@ def frame_count(duration_s: float, fps: Fraction) -> int:
     return max(1, math.floor(float(duration_s * fps) + 0.5 + 1e-9))
 
 
+def clip_lengths(clips: Sequence[Sequence[Piece]], fps: Fraction) -> list[float]:
+    """Each clip's rendered length in seconds: its whole frames at ``fps``."""
+    return [frame_count(output_duration(p), fps) / float(fps) for p in clips]
+
+
+def dissolve_overlap(lengths: Sequence[float], transition_s: float) -> float:
+    """How long neighbouring clips overlap in a dissolve: the transition, but never more than
+    half the shortest clip (an overlap never eats a whole clip). Video and audio both take it
+    from here (the audio sized each join on its own once, and ran ahead of the picture)."""
+    return min(transition_s, *(length / 2 for length in lengths)) if len(lengths) > 1 else 0.0
+
+
 def schedule(clips: Sequence[Sequence[Piece]], fps: Fraction, transition: str = "cut",
              transition_s: float = 0.0) -> list[OutputFrame]:
     """Every output frame of a multi-clip render, chosen by presentation time.
@@ -218,10 +230,10 @@ def schedule(clips: Sequence[Sequence[Piece]], fps: Fraction, transition: str = 
     ``dissolve`` overlaps neighbouring clips by ``transition_s`` (total shortened).
     """
     step = 1 / float(fps)
-    durations = [frame_count(output_duration(p), fps) * step for p in clips]
+    durations = clip_lengths(clips, fps)
     d = 0.0 if transition == "cut" or len(clips) < 2 else transition_s
     if transition == "dissolve":
-        d = min(d, *(dur / 2 for dur in durations))  # an overlap never eats a whole clip
+        d = dissolve_overlap(durations, d)
     starts: list[float] = []
     cursor = 0.0
     for dur in durations:

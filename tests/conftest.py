@@ -73,17 +73,18 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def write_moving_bar(path: Path, codec: str, options: dict[str, str], *, fmt: str | None = None,
-                     frames: int = 30) -> Path:
-    """A 320x240 30 fps video of a moving bar with any PyAV encoder (make_sample_video is
-    libx264 only): small and quick, with B-frames where the encoder's options make them."""
+                     frames: int = 30, width: int = 320, height: int = 240) -> Path:
+    """A 30 fps video (320x240 by default; AV1 takes odd sizes) of a moving bar each way with
+    any PyAV encoder (make_sample_video is libx264 only): small and quick, with B-frames where
+    the encoder's options make them."""
     with av.open(str(path), "w", format=fmt) as out:
         stream = out.add_stream(codec, rate=30)
-        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = options
         for i in range(frames):
-            img = np.full((240, 320, 3), 40, np.uint8)
-            img[:, (i * 9) % 320] = 255
-            img[(i * 5) % 240] = 128
+            img = np.full((height, width, 3), 40, np.uint8)
+            img[:, (i * 9) % width] = 255
+            img[(i * 5) % height] = 128
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
             frame.pts = i
             for packet in stream.encode(frame):

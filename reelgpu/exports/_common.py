@@ -20,7 +20,7 @@ from ..media.audio_feed import AudioFeed, EncodedAudio, PassthroughAudio, Transc
 from ..media.probe import MediaInfo, probe
 from ..result import CancelCheck, ExportResult, ProgressCallback
 from ..specs import EncodeSettings
-from ..timeline import OutputFrame, Piece, frame_count, output_duration
+from ..timeline import OutputFrame, Piece, clip_lengths, dissolve_overlap
 
 
 def resolve_source(key: str | None, default: Path, sources: Mapping[str, str | Path] | None, field: str) -> Path:
@@ -108,8 +108,8 @@ def assemble_audio(clips: Sequence[AudioClip], fps: Fraction, transition: str, t
     the overlap. A clip whose source has no audio contributes silence, so sync holds.
     """
     parts: list[np.ndarray] = []
-    for clip in clips:
-        n_video = frame_count(output_duration(clip.pieces), fps) / float(fps)
+    lengths = clip_lengths([clip.pieces for clip in clips], fps)
+    for clip, seconds in zip(clips, lengths):
         chunks = []
         for p in clip.pieces:
             if clip.has_audio:
@@ -118,7 +118,7 @@ def assemble_audio(clips: Sequence[AudioClip], fps: Fraction, transition: str, t
             else:
                 chunks.append(silence(p.out_duration))
         joined = np.concatenate(chunks, axis=1) if chunks else silence(0)
-        parts.append(fit_length(joined, int(round(n_video * 48000))))
+        parts.append(fit_length(joined, int(round(seconds * 48000))))
     if len(parts) == 1 or transition == "cut" or transition_s <= 0:
         return np.concatenate(parts, axis=1)
     d = int(round(transition_s * 48000))
@@ -130,10 +130,8 @@ def assemble_audio(clips: Sequence[AudioClip], fps: Fraction, transition: str, t
             if i + 1 < len(parts):
                 part[:, part.shape[1] - n:] *= ramp(n, rising=False)
         return np.concatenate(parts, axis=1)
-    # dissolve: overlap-add with complementary ramps, every join by the video's overlap (the
-    # transition, at most half the shortest clip: timeline.schedule). Sized per join, a short
-    # clip's joins overlapped less than the video's and the sound ran ahead of the picture.
-    n = min(d, *(part.shape[1] // 2 for part in parts))
+    # dissolve: overlap-add with complementary ramps, every join by the video's overlap
+    n = int(round(dissolve_overlap(lengths, transition_s) * 48000))
     out = parts[0]
     for part in parts[1:]:
         head = out[:, out.shape[1] - n:] * ramp(n, rising=False) + part[:, :n] * ramp(n, rising=True)

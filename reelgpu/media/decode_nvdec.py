@@ -158,6 +158,8 @@ class NvdecVideoSource:
         self._closed = False
         self._pending: Any = None  # the event after the kernels reading the last Decode's output
         self._decoder: Any = None
+        self._surface_shape: tuple[int, ...] = ()  # the last surface's, and its luma rows
+        self._luma_rows = 0
         try:
             if sniff_container(self.path) is None:
                 raise CorruptMedia(f"{self.path.name}: not a video file ({ACCEPTED} expected)")
@@ -211,8 +213,10 @@ class NvdecVideoSource:
             surface = cp.from_dlpack(frame)
             if surface.ndim == 3:  # (rows, width, 1) in some versions
                 surface = surface.reshape(surface.shape[0], -1)
-            luma_rows = int(frame.cuda()[0].shape[0])  # the luma plane's own view: exact for odd heights
-            y, uv, width, height = split_nv12(surface, luma_rows, self._stream.codec_context.width)
+            if surface.shape != self._surface_shape:  # once per stream (and per size change)
+                self._surface_shape = surface.shape
+                self._luma_rows = int(frame.cuda()[0].shape[0])  # the luma plane's own view: exact for odd heights
+            y, uv, width, height = split_nv12(surface, self._luma_rows, self._stream.codec_context.width)
             return self._from_nv12(self._b, y, uv, width, height, quarter=self._quarter, pool=self._b.decode_pool)
 
     def _decode(self, packet: av.Packet | None) -> list[DecodedFrame]:

@@ -120,20 +120,10 @@ def test_an_odd_sized_picture_matches_the_cpu_path(gpu: Any, tmp_path: Path) -> 
         pytest.skip(f"NVDEC on this GPU ({capabilities().gpu}) does not decode AV1")
     import av
 
-    path = tmp_path / "odd.mp4"
-    try:
-        with av.open(str(path), "w") as out:
-            stream = out.add_stream("libsvtav1", rate=30)
-            stream.width, stream.height, stream.pix_fmt, stream.options = 319, 181, "yuv420p", {"preset": "12"}
-            for i in range(12):
-                img = np.full((181, 319, 3), 40, np.uint8)
-                img[:, (i * 9) % 319], img[(i * 7) % 181] = 255, 128  # a bar each way: a shifted plane shows
-                frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-                frame.pts = i
-                for packet in stream.encode(frame):
-                    out.mux(packet)
-            for packet in stream.encode(None):
-                out.mux(packet)
+    from tests.conftest import write_moving_bar
+
+    try:  # a bar each way: a plane read one row or column off shows
+        path = write_moving_bar(tmp_path / "odd.mp4", "libsvtav1", {"preset": "12"}, frames=12, width=319, height=181)
     except (av.error.FFmpegError, av.codec.codec.UnknownCodecError) as exc:
         pytest.skip(f"no libsvtav1 encoder in this PyAV build ({exc})")
     got, ref = nvdec_frames(gpu, path), pyav_frames(path)
