@@ -73,6 +73,11 @@ def _where(trail: Trail, limit: int = 12) -> str:
     return out + ("..." if len(parts) > limit else "")
 
 
+def _not_plain(trail: Trail, why: str, limit: int = 12) -> JobError:
+    where = _where(trail, limit)
+    return JobError("INVALID_INPUT", f"{where}: {why}", field=where.removeprefix("input.") if trail else "input")
+
+
 def check_plain_json(raw: Any) -> None:
     """Depth, types and numbers of the payload, without recursion (so any depth is safe).
 
@@ -84,24 +89,24 @@ def check_plain_json(raw: Any) -> None:
     while stack:
         value, depth, trail = stack.pop()
         if depth > MAX_DEPTH:
-            raise JobError("INVALID_INPUT", f"{_where(trail, 8)}: nested deeper than {MAX_DEPTH} levels")
+            raise _not_plain(trail, f"nested deeper than {MAX_DEPTH} levels", limit=8)
         if isinstance(value, dict):
             for key, item in value.items():
                 if not isinstance(key, str):
-                    raise JobError("INVALID_INPUT", f"{_where(trail)}: object keys must be strings")
+                    raise _not_plain(trail, "object keys must be strings")
                 stack.append((item, depth + 1, (trail, key)))
         elif isinstance(value, (list, tuple)):
             stack.extend((item, depth + 1, (trail, i)) for i, item in enumerate(value))
         elif isinstance(value, float):
             if not math.isfinite(value):
-                raise JobError("INVALID_INPUT", f"{_where(trail)}: {value} is not a JSON number")
+                raise _not_plain(trail, f"{value} is not a JSON number")
         elif isinstance(value, bool) or value is None or isinstance(value, str):
             continue
         elif isinstance(value, int):
             if abs(value) > MAX_ABS_INT:
-                raise JobError("INVALID_INPUT", f"{_where(trail)}: integer out of the 64-bit range")
+                raise _not_plain(trail, "integer out of the 64-bit range")
         else:
-            raise JobError("INVALID_INPUT", f"{_where(trail)}: {type(value).__name__} is not a JSON value")
+            raise _not_plain(trail, f"{type(value).__name__} is not a JSON value")
 
 
 def payload_size(raw: Any) -> int:
@@ -109,28 +114,29 @@ def payload_size(raw: Any) -> int:
     try:
         return len(json.dumps(raw, ensure_ascii=False, allow_nan=False).encode("utf-8"))
     except UnicodeEncodeError:
-        raise JobError("INVALID_INPUT", "input: a string holds a lone surrogate (not valid Unicode)") from None
+        raise JobError("INVALID_INPUT", "input: a string holds a lone surrogate (not valid Unicode)", field="input") from None
     except (TypeError, ValueError, RecursionError):
-        raise JobError("INVALID_INPUT", "input: not JSON-serialisable") from None
+        raise JobError("INVALID_INPUT", "input: not JSON-serialisable", field="input") from None
 
 
 def parse_envelope(raw: Any) -> JobInput:
     """Validate ``job["input"]``; INVALID_INPUT names the first bad fields."""
     if not isinstance(raw, dict):
-        raise JobError("INVALID_INPUT", f"input: expected an object, got {type(raw).__name__}")
+        raise JobError("INVALID_INPUT", f"input: expected an object, got {type(raw).__name__}", field="input")
     try:
         return JobInput.model_validate(raw)
     except ValidationError as exc:
-        problems = []
+        problems, fields = [], []
         for err in exc.errors()[:5]:
             where = ".".join(safe_text(str(p), 60) for p in err["loc"]) or "input"
+            fields.append(where)
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (check the spelling)"
             elif err["type"] == "missing":
                 msg = "required"
             problems.append(f"input.{where}: {msg}")
-        raise JobError("INVALID_INPUT", "; ".join(problems)) from None
+        raise JobError("INVALID_INPUT", "; ".join(problems), field=fields[0] if fields else None) from None
 
 
 def fingerprint(envelope: JobInput) -> str:

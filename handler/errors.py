@@ -32,20 +32,30 @@ MAX_MESSAGE_CHARS = 2000
 
 
 class JobError(Exception):
-    """A failure with a contract code; ``message`` is safe to show to the API caller."""
+    """A failure with a contract code; ``message`` is safe to show to the API caller.
+    ``field`` (a job-input field, ``"user_id"``, ``"params.clips"``) and ``limit`` (a worker
+    setting) go into the result where known, as the library's errors do."""
 
-    def __init__(self, code: str, message: str, *, retryable: bool = False) -> None:
+    def __init__(self, code: str, message: str, *, retryable: bool = False, field: str | None = None,
+                 limit: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.retryable = retryable
+        self.field = field
+        self.limit = limit
 
     def __str__(self) -> str:
         return self.message
 
 
+#: The envelope's key fields; other names given to key checks ("params key 'x'", "output")
+#: describe a key rather than name a field of the job.
+KEY_FIELDS = frozenset({"user_id", "input_key", "output_key"})
+
+
 def forbidden(field: str, why: str) -> JobError:
-    return JobError("FORBIDDEN_KEY", f"{field} {why}")
+    return JobError("FORBIDDEN_KEY", f"{field} {why}", field=field if field in KEY_FIELDS else None)
 
 
 def timeout_error(timeout_s: float) -> JobError:
@@ -107,11 +117,18 @@ def needs_fresh_worker(exc: BaseException) -> bool:
 
 
 def error_result(exc: BaseException) -> dict[str, Any]:
-    """``{"error": "<CODE>: <message>", "code", "retryable"}`` for any exception."""
+    """``{"error": "<CODE>: <message>", "code", "retryable"}`` for any exception, with
+    ``field`` (the job-input field at fault, relative to ``input``: ``"params.clips[0].name"``)
+    and ``limit`` (the limit's name) where the error knows them."""
     code = getattr(exc, "code", None)
     if isinstance(exc, (JobError, reelgpu.ReelGpuError)) and code in CODES:  # StorageError is a JobError
         message = safe_text(scrub(str(exc))) or code.lower()
-        return {"error": f"{code}: {message}", "code": code, "retryable": bool(exc.retryable)}
+        out = {"error": f"{code}: {message}", "code": code, "retryable": bool(exc.retryable)}
+        for name in ("field", "limit"):
+            value = getattr(exc, name, None)
+            if isinstance(value, str):
+                out[name] = safe_text(value, 200)
+        return out
     ref = uuid.uuid4().hex[:12]
     log.error("internal error (ref %s)", ref, exc_info=(type(exc), exc, exc.__traceback__))
     out: dict[str, Any] = {"error": f"INTERNAL: internal error (ref {ref}); the worker log has the details",

@@ -46,7 +46,8 @@ def fetch_inputs(plan: Plan, storage: Storage, work: Path,
             raise JobError("INPUT_NOT_FOUND", f"{label} does not exist")
         if size > ctx.settings.max_input_bytes:
             raise JobError("LIMIT_EXCEEDED", f"{label} is {size} bytes, over the input limit of "
-                                             f"{ctx.settings.max_input_bytes} (REELGPU_MAX_INPUT_BYTES)")
+                                             f"{ctx.settings.max_input_bytes} (REELGPU_MAX_INPUT_BYTES)",
+                           limit="max_input_bytes")
         sizes[full] = size
     total = sum(sizes.values())
     free = shutil.disk_usage(work).free

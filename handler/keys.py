@@ -12,7 +12,7 @@ import re
 import unicodedata
 from typing import Any
 
-from .errors import JobError, forbidden
+from .errors import KEY_FIELDS, JobError, forbidden
 
 MAX_KEY_BYTES = 1024
 GLOBAL_PREFIX = "games/"
@@ -30,7 +30,7 @@ def check_key(key: Any, field: str = "key") -> str:
     supported, and such a key is far more likely an attack or a client bug than a file name.
     """
     if not isinstance(key, str):
-        raise JobError("INVALID_INPUT", f"{field} must be a string")
+        raise JobError("INVALID_INPUT", f"{field} must be a string", field=field if field in KEY_FIELDS else None)
     if not key:
         raise forbidden(field, "is empty")
     try:

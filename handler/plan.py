@@ -44,7 +44,8 @@ def plan_job(raw_input: Any, settings: Settings) -> Plan:
     size = payload_size(raw_input)
     if size > settings.limits.max_payload_bytes:
         raise JobError("LIMIT_EXCEEDED", f"job payload is {size} bytes, over the limit of "
-                                         f"{settings.limits.max_payload_bytes}")
+                                         f"{settings.limits.max_payload_bytes} (max_payload_bytes)",
+                       limit="max_payload_bytes")
     env = parse_envelope(raw_input)
     user = check_user_id(env.user_id)
     input_full = resolve_key(env.input_key, user, "input_key")
@@ -53,7 +54,7 @@ def plan_job(raw_input: Any, settings: Settings) -> Plan:
     check_spec_limits(spec, settings.limits)
     sources = {key: resolve_key(key, user, f"params key {key!r}") for key in referenced_keys(spec)}
     if output_full == input_full or output_full in sources.values():
-        raise JobError("INVALID_INPUT", "output_key must differ from every input key")
+        raise JobError("INVALID_INPUT", "output_key must differ from every input key", field="output_key")
     # In clips mode output_key is a prefix; the sidecar (uploaded last) marks completion.
     marker = env.output_key + ".json" if is_clips_mode(spec) else env.output_key
     resolve_key(marker, user, "output_key", write=True)

@@ -88,7 +88,8 @@ def publish(plan: Plan, storage: Storage, outputs: Outputs, result: Any,
     total = sum(path.stat().st_size for path, _ in outputs.values())
     if total > ctx.settings.max_output_bytes:
         raise JobError("LIMIT_EXCEEDED", f"output is {total} bytes, over the limit of "
-                                         f"{ctx.settings.max_output_bytes} (REELGPU_MAX_OUTPUT_BYTES)")
+                                         f"{ctx.settings.max_output_bytes} (REELGPU_MAX_OUTPUT_BYTES)",
+                       limit="max_output_bytes")
     extras = sorted(k for k in outputs if k != plan.marker_key)
     videos = [k for k in outputs if outputs[k][1] == "video/mp4"]
     size = sum(outputs[k][0].stat().st_size for k in videos)

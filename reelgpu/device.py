@@ -160,7 +160,7 @@ def _probe_in_subprocess(timeout_s: float) -> dict[str, Any]:
 def backends_for(device: Device, caps: Capabilities | None = None) -> dict[str, str]:
     """Which backend runs each stage. ``cuda`` that cannot run raises, naming what is missing."""
     if device not in ("auto", "cpu", "cuda"):  # a wrong argument, not a missing GPU
-        raise InvalidSpec(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+        raise InvalidSpec(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}", field="device")
     cpu = {"decode": "pyav", "process": "numpy", "encode": "libx264"}
     if device == "cpu":
         return cpu

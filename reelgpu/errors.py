@@ -9,36 +9,76 @@ from __future__ import annotations
 
 class ReelGpuError(Exception):
     """Base class. ``code`` is stable and machine-readable; ``retryable`` says whether trying
-    the same job again can succeed."""
+    the same job again can succeed; ``field`` is the parameter at fault as the message names it
+    (``"params.clips[0].keyframes[1].time"``, ``"dst"``, ``"device"``), or None where the fault
+    is a file's content rather than a parameter. A UI can point at ``field`` without parsing
+    the message."""
 
     code: str = "INTERNAL"
     retryable: bool = False
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.field = field
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Exception pickles as cls(*args), which would drop the keyword attributes (field,
+        # limit...) on the way through a process pool; rebuild with all of them.
+        state = dict(self.__dict__)
+        if isinstance(self, OSError):  # InputNotFound: OSError keeps filename outside __dict__
+            state["filename"] = self.filename
+        return _rebuild, (type(self), self.message, state)
 
     def __str__(self) -> str:
         return self.message
 
 
+def _rebuild(cls: type[ReelGpuError], message: str, state: dict[str, object]) -> ReelGpuError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    for name, value in state.items():
+        setattr(error, name, value)
+    return error
+
+
 class InvalidSpec(ReelGpuError, ValueError):
-    """The export parameters break the contract (names the field)."""
+    """The export parameters break the contract (names the field). ``field`` is the first
+    field at fault; ``fields`` lists every one the message names (a spec can break several
+    rules at once)."""
 
     code = "INVALID_INPUT"
 
+    def __init__(self, message: str, *, field: str | None = None, fields: tuple[str, ...] = ()) -> None:
+        super().__init__(message, field=field if field is not None else (fields[0] if fields else None))
+        self.fields = fields or ((field,) if field is not None else ())
+
 
 class LimitExceeded(ReelGpuError, ValueError):
-    """An input is larger than a configured limit (names the limit)."""
+    """An input is larger than a configured limit (names the limit). ``limit`` is the
+    :class:`~reelgpu.Limits` field (the worker's ``REELGPU_LIMIT_<NAME>``), ``value`` what was
+    found and ``maximum`` the limit's value; ``field`` is set where a parameter is at fault
+    rather than a file."""
 
     code = "LIMIT_EXCEEDED"
+
+    def __init__(self, message: str, *, limit: str | None = None, value: float | None = None,
+                 maximum: float | None = None, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.limit = limit
+        self.value = value
+        self.maximum = maximum
 
 
 class InputNotFound(ReelGpuError, FileNotFoundError):
     """An input file (video, text-layer PNG) is not there; a missing file is not a damaged one.
-    Also a ``FileNotFoundError``, as Python's own file functions raise."""
+    Also a ``FileNotFoundError``, as Python's own file functions raise, with its ``filename``."""
 
     code = "INPUT_NOT_FOUND"
+
+    def __init__(self, message: str, *, filename: str | None = None, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.filename = filename
 
 
 class UnsupportedMedia(ReelGpuError):

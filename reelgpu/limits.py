@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import struct
 from dataclasses import dataclass
 
@@ -43,17 +44,21 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+_PARAM_PATH = re.compile(r"params\.[^\s:]+")
 
 
 def _check(value: float, limits: Limits, name: str, what: str) -> None:
     """Raise when ``value`` (``what``) is over the :class:`Limits` field ``name``. The message
-    names the field: it is how a service finds the setting (the worker's
-    ``REELGPU_LIMIT_<NAME>``)."""
+    names the limit: it is how a service finds the setting (the worker's
+    ``REELGPU_LIMIT_<NAME>``). Where ``what`` starts with a parameter's path
+    (``"params.clips[0].keyframes (count)"``) that path is the error's ``field``."""
     limit = getattr(limits, name)
     if value > limit:
         # "{:g}" converts to float, which overflows for ints past 1e308 (target_width=10**400).
         shown = f"{value:g}" if isinstance(value, float) or value < 1e300 else "more than 1e300"
-        raise LimitExceeded(f"{what} is {shown}, over the limit of {limit:g} ({name})")
+        param = _PARAM_PATH.match(what)
+        raise LimitExceeded(f"{what} is {shown}, over the limit of {limit:g} ({name})",
+                            limit=name, value=value, maximum=limit, field=param.group() if param else None)
 
 
 def check_spec_limits(spec: ExportSpec, limits: Limits = DEFAULT_LIMITS) -> None:

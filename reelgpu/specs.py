@@ -480,15 +480,15 @@ def parse_spec(kind: str, params: Any) -> ExportSpec:
     """Validate ``params`` for export ``kind``; raise :class:`InvalidSpec` naming the field."""
     model = SPEC_MODELS.get(kind)
     if model is None:
-        raise InvalidSpec(f"type: unknown export {kind!r}; expected one of {sorted(SPEC_MODELS)}")
+        raise InvalidSpec(f"type: unknown export {kind!r}; expected one of {sorted(SPEC_MODELS)}", field="type")
     if isinstance(params, model):
         return params
     if not isinstance(params, dict):
-        raise InvalidSpec(f"params: expected an object, got {type(params).__name__}")
+        raise InvalidSpec(f"params: expected an object, got {type(params).__name__}", field="params")
     try:
         return model.model_validate(params)
     except ValidationError as exc:
-        problems = []
+        problems, fields = [], []
         unknown = {err["loc"] for err in exc.errors() if err["type"] == "extra_forbidden"}
         for err in exc.errors()[:5]:
             msg = err["msg"].removeprefix("Value error, ")
@@ -496,9 +496,10 @@ def parse_spec(kind: str, params: Any) -> ExportSpec:
                 twin = _other_spelling_given(params, err["loc"], unknown)
                 msg = f"given twice, as {twin!r} and {err['loc'][-1]!r} (use one)" if twin else \
                     "unknown key (check the spelling)"
-            problems.append(f"params.{_where(err['loc'])}: {msg}" if err["loc"] else f"params: {msg}")
+            fields.append(f"params.{_where(err['loc'])}" if err["loc"] else "params")
+            problems.append(f"{fields[-1]}: {msg}")
         more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
-        raise InvalidSpec("; ".join(problems) + more) from None
+        raise InvalidSpec("; ".join(problems) + more, fields=tuple(fields)) from None
 
 
 def json_schema(kind: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ def resolve_source(key: str | None, default: Path, sources: Mapping[str, str | P
         return default
     if sources and key in sources:
         return Path(sources[key])
-    raise InvalidSpec(f"{field}: {key!r} is not among the provided sources")
+    raise InvalidSpec(f"{field}: {key!r} is not among the provided sources", field=field)
 
 
 def read_input(path: Path, field: str) -> bytes:
@@ -37,9 +37,9 @@ def read_input(path: Path, field: str) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise InputNotFound(f"{field}: {path}: file not found") from None
+        raise InputNotFound(f"{field}: {path}: file not found", filename=str(path), field=field) from None
     except IsADirectoryError:
-        raise InputNotFound(f"{field}: {path}: a folder, not a file") from None
+        raise InputNotFound(f"{field}: {path}: a folder, not a file", filename=str(path), field=field) from None
 
 
 def given_inputs(src: str | Path, sources: Mapping[str, str | Path] | None) -> list[Path]:
@@ -62,18 +62,19 @@ def check_destination(dst: Path, inputs: Iterable[Path], *, folder: bool = False
     for parent in dst.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise InvalidSpec(f"dst: {dst}: {parent} is a file, not a folder")
+                raise InvalidSpec(f"dst: {dst}: {parent} is a file, not a folder", field="dst")
             break
     if folder:
         if dst.exists() and not dst.is_dir():
-            raise InvalidSpec(f"dst: {dst} is a file; clips mode writes into a folder")
+            raise InvalidSpec(f"dst: {dst} is a file; clips mode writes into a folder", field="dst")
         return
     if dst.is_dir():
-        raise InvalidSpec(f"dst: {dst} is a folder; give the output file's path")
+        raise InvalidSpec(f"dst: {dst} is a folder; give the output file's path", field="dst")
     target = _entry(dst)
     for path in inputs:
         if _entry(path) == target:
-            raise InvalidSpec(f"dst: {dst} is an input of this export ({path}); the output would replace it")
+            raise InvalidSpec(f"dst: {dst} is an input of this export ({path}); the output would replace it",
+                              field="dst")
 
 
 class Probes:

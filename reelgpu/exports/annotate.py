@@ -63,7 +63,7 @@ def _plan_cuts(spec: AnnotateSpec, src: Path, sources: Mapping[str, str | Path] 
             key = spec.input_keys.get(str(clip.video_sequence))
             if key is None:
                 raise InvalidSpec(f"{where}.video_sequence: {clip.video_sequence!r} is not in params.input_keys "
-                                  f"({sorted(spec.input_keys)})")
+                                  f"({sorted(spec.input_keys)})", field=f"{where}.video_sequence")
             path = resolve_source(key, src, sources, f"params.input_keys[{clip.video_sequence!r}]")
             source = key
         info = probes(path)
@@ -72,7 +72,7 @@ def _plan_cuts(spec: AnnotateSpec, src: Path, sources: Mapping[str, str | Path] 
         # the range is in the video (clamping its end would leave an empty clip).
         if clip.end_time > info.duration_s + tolerance or clip.start_time >= info.duration_s:
             raise InvalidSpec(f"{where}: range {clip.start_time}-{clip.end_time} s is beyond the end of "
-                              f"{path.name} ({info.duration_s:.3f} s)")
+                              f"{path.name} ({info.duration_s:.3f} s)", field=where)
         end = min(clip.end_time, info.duration_s)
         plans.append(CutPlan(i, clip, path, info, display_name(clip.name, clip.rating, clip.tags, i),
                              [Piece(0.0, end - clip.start_time, 1.0)], source))

@@ -91,13 +91,14 @@ def _plan_clip(i: int, clip: FramingClip, path: Path, info: MediaInfo) -> ClipPl
     source_end = info.duration_s if clip.source_end_time is None else min(clip.source_end_time, info.duration_s)
     if clip.source_start_time >= source_end:
         raise InvalidSpec(f"{where}.source_start_time ({clip.source_start_time}) is not before the end of "
-                          f"{path.name} ({source_end:.3f} s)")
+                          f"{path.name} ({source_end:.3f} s)", field=f"{where}.source_start_time")
     duration = source_end - clip.source_start_time
     seg = clip.segment_data
     trim_start, trim_end = seg.trim if seg else (0.0, None)
     trim_end = duration if trim_end is None else min(trim_end, duration)
     if trim_start >= trim_end:
-        raise InvalidSpec(f"{where}.segment_data: trim start ({trim_start}) is not before the clip's end ({trim_end:.3f} s)")
+        raise InvalidSpec(f"{where}.segment_data: trim start ({trim_start}) is not before the clip's end ({trim_end:.3f} s)",
+                          field=f"{where}.segment_data")
     segments = [(s.start, s.end, s.speed) for s in (seg.segments if seg else [])]
     fps = float(info.fps)
     keys = [((k.time if k.time is not None else k.frame / fps), (k.x, k.y, k.width, k.height)) for k in clip.keyframes]

@@ -119,7 +119,7 @@ def _load_text_layers(spec: OverlaySpec, width: int, height: int,
             try:
                 data = base64.b64decode(layer.png_b64, validate=True)
             except (binascii.Error, ValueError):
-                raise InvalidSpec(f"{where}.png_b64: not valid base64") from None
+                raise InvalidSpec(f"{where}.png_b64: not valid base64", field=f"{where}.png_b64") from None
         else:
             path = resolve_source(layer.png_key, Path(), sources, f"{where}.png_key")
             data = read_input(path, f"{where}.png_key")

@@ -297,8 +297,9 @@ def check_iso_structure(path: str | Path) -> None:
                 raise CorruptMedia(f"{name}: the video sample tables disagree (stts: {track.stts_samples} "
                                    f"samples, stsz: {track.stsz_samples})")
             if track.stts_samples > MAX_VIDEO_SAMPLES:
+                # A fixed bound of the file parser, not a Limits field: ``limit`` stays None.
                 raise LimitExceeded(f"{name}: declares {track.stts_samples} video frames, over the limit "
-                                    f"of {MAX_VIDEO_SAMPLES}")
+                                    f"of {MAX_VIDEO_SAMPLES}", value=track.stts_samples, maximum=MAX_VIDEO_SAMPLES)
         for box, duration in track.declared:
             if _too_long(duration / track.timescale, actual):
                 raise CorruptMedia(f"{name}: the {box} header declares {duration / track.timescale:.0f} s "
@@ -396,7 +397,8 @@ def probe(path: str | Path) -> MediaInfo:
     """
     path = Path(path)
     if not path.is_file():
-        raise InputNotFound(f"{path}: {'a folder, not a file' if path.is_dir() else 'file not found'}")
+        raise InputNotFound(f"{path}: {'a folder, not a file' if path.is_dir() else 'file not found'}",
+                            filename=str(path))
     if path.stat().st_size == 0:
         raise CorruptMedia(f"{path}: file is empty")
     kind = sniff_container(path)

@@ -27,10 +27,10 @@ _ALPHA_COLOUR_TYPES = {4, 6}
 def png_size(data: bytes, *, where: str) -> tuple[int, int, int]:
     """(width, height, colour type) from the IHDR chunk, without decoding anything."""
     if len(data) < 33 or data[:8] != PNG_SIGNATURE:
-        raise InvalidSpec(f"{where}: not a PNG file")
+        raise InvalidSpec(f"{where}: not a PNG file", field=where)
     length, tag = struct.unpack(">I4s", data[8:16])
     if tag != b"IHDR" or length != 13:
-        raise InvalidSpec(f"{where}: malformed PNG (the first chunk is not IHDR)")
+        raise InvalidSpec(f"{where}: malformed PNG (the first chunk is not IHDR)", field=where)
     width, height, _bit_depth, colour_type = struct.unpack(">IIBB", data[16:26])
     return width, height, colour_type
 
@@ -46,7 +46,7 @@ def load_text_layer(png_bytes: bytes, *, width: int, height: int, where: str) ->
     if (w, h) != (width, height):
         raise InvalidSpec(
             f"{where}: PNG is {w}x{h} but the video is {width}x{height}; "
-            "text layers must be full-frame images of exactly the video's size"
+            "text layers must be full-frame images of exactly the video's size", field=where
         )
     try:
         with warnings.catch_warnings():
@@ -55,17 +55,19 @@ def load_text_layer(png_bytes: bytes, *, width: int, height: int, where: str) ->
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(png_bytes), formats=["PNG"]) as im:
                 if im.size != (width, height):  # belt and braces: the decoder's own view
-                    raise InvalidSpec(f"{where}: PNG is {im.size[0]}x{im.size[1]}, expected {width}x{height}")
+                    raise InvalidSpec(f"{where}: PNG is {im.size[0]}x{im.size[1]}, expected {width}x{height}",
+                                      field=where)
                 has_alpha = colour_type in _ALPHA_COLOUR_TYPES or "transparency" in im.info
                 if not has_alpha:
                     raise InvalidSpec(
-                        f"{where}: PNG has no alpha channel (mode {im.mode}); a text layer must be RGBA"
+                        f"{where}: PNG has no alpha channel (mode {im.mode}); a text layer must be RGBA",
+                        field=where,
                     )
                 rgba = np.asarray(im.convert("RGBA"), dtype=np.uint8)
     except InvalidSpec:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise InvalidSpec(f"{where}: cannot decode PNG ({exc})") from None
+        raise InvalidSpec(f"{where}: cannot decode PNG ({exc})", field=where) from None
     rgba = np.ascontiguousarray(rgba)
     rgba.setflags(write=False)
     return RenderedSprite(rgba=rgba, x=0, y=0)

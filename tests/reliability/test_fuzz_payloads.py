@@ -95,6 +95,8 @@ def run_handler(job_input: Any, dirs: dict[str, Path], rel: Any) -> tuple[str, d
     elapsed = time.monotonic() - t0
     outcome = rel.assert_clean(result)
     assert outcome != "INTERNAL", result  # a bug: the input is the caller's, every check is ours
+    if outcome == "INVALID_INPUT":  # the field at fault is an attribute too, and the message names it
+        assert result["field"] in result["error"], result
     assert elapsed < 40, (elapsed, result)
     after = rel.files_under(dirs["storage"])
     new = {k for k in after if k not in before or after[k] != before[k]}
