@@ -33,7 +33,7 @@ WORKDIR /app
 
 # 1) Dependencies only, cached until pyproject.toml changes: empty package stubs let pip resolve
 #    ".[gpu,runpod]" without the source tree, then the stub install is removed again.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 RUN --mount=type=cache,target=/root/.cache/pip \
     mkdir -p reelgpu handler \
  && touch reelgpu/__init__.py handler/__init__.py \
@@ -44,7 +44,10 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 
 # 2) The code (changes often; this layer is small). gcc and the Python headers build the CPU
 #    resampler's compiled passes (reelgpu/ops/_resample.c) and are removed in the same layer;
-#    `reelgpu doctor` in the image says "CPU resampler  compiled" when it worked.
+#    `reelgpu doctor` in the image says "CPU resampler  compiled" when it worked. The library is
+#    installed into site-packages and its source copy removed: `python -m handler` runs from
+#    /app, and a reelgpu/ folder there would be imported instead of the installed package, which
+#    alone holds the compiled passes. The worker (handler/, not part of the wheel) stays in /app.
 COPY setup.py ./
 COPY reelgpu/ reelgpu/
 COPY handler/ handler/
@@ -52,9 +55,10 @@ COPY test_input.json ./
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc libc6-dev python3-dev \
  && pip install --no-deps . \
- && (cd / && python -c "from reelgpu.ops import resample_native as r; assert r.AVAILABLE, 'compiled resampler missing'") \
+ && rm -rf reelgpu build ./*.egg-info \
+ && python -c "import reelgpu.ops.resample_native as r, handler; assert r.AVAILABLE, 'compiled resampler missing'" \
  && apt-get purge -y --auto-remove gcc libc6-dev python3-dev \
- && rm -rf /var/lib/apt/lists/* build ./*.egg-info
+ && rm -rf /var/lib/apt/lists/*
 
 # 3) Non-root runtime with its own scratch space. Per-job temp dirs go to /scratch (size the
 #    endpoint's container disk for input + output); without R2 variables the worker uses the

@@ -50,6 +50,7 @@ def fitness_check() -> None:
     """Validate the configuration and log the capability table; exit 1 when unfit."""
     from reelgpu import capabilities
 
+    from .scratch import sweep_stale
     from .settings import Settings
     from .storage import StorageConfigError, storage_from_env
 
@@ -61,6 +62,14 @@ def fitness_check() -> None:
         sys.exit(1)
     log.info("storage: %s; device=%s; job timeout %gs", storage.describe(), settings.device,
              settings.job_timeout_s)
+    sweep_stale(settings.scratch_dir, settings.job_timeout_s)
+    problem = storage.bucket_problem() if hasattr(storage, "bucket_problem") else None
+    if problem is not None:
+        why, certain = problem
+        if certain:  # every job would fail: better no worker than one that takes jobs and fails them
+            log.error("storage: %s; exiting (check R2_BUCKET_NAME and the API token's permissions)", why)
+            sys.exit(1)
+        log.warning("storage: %s; starting anyway (jobs fail with a retryable STORAGE_ERROR until it is)", why)
     usable = nvenc = False
     try:
         caps = capabilities()

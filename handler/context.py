@@ -19,6 +19,11 @@ class JobContext:
         self.deadline = time.monotonic() + settings.job_timeout_s
         self.progress = Progress(send, settings.progress_interval_s)
 
+    def start_clock(self) -> None:
+        """The job starts running now (it may have waited for a worker thread): its deadline
+        is ``job_timeout_s`` from here."""
+        self.deadline = time.monotonic() + self.settings.job_timeout_s
+
     @property
     def timed_out(self) -> bool:
         return time.monotonic() > self.deadline

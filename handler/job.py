@@ -36,13 +36,12 @@ from .outputs import collect_outputs, local_output_name, name_sidecar_sources
 from .plan import plan_job
 from .progress import ProgressSender, default_sender
 from .publish import publish, reuse, success
+from .scratch import SCRATCH_PREFIX, sweep_stale
 from .settings import Settings
 from .storage import Storage, storage_from_env
 
 log = logging.getLogger("handler.job")
 
-#: Prefix of every per-job temp dir (under ``REELGPU_SCRATCH_DIR`` or the system temp dir).
-SCRATCH_PREFIX = "reelgpu-job-"
 # The result's backend["fallback"] (the NVDEC refusal behind a CPU re-run) is cut to this, so a
 # long driver message cannot push the stored summary past its size budget.
 FALLBACK_CHARS = 300
@@ -64,6 +63,7 @@ def process(job: Mapping[str, Any], storage: Storage, ctx: JobContext) -> dict[s
     scratch = ctx.settings.scratch_dir
     if scratch:
         Path(scratch).mkdir(parents=True, exist_ok=True)
+    sweep_stale(scratch, ctx.settings.job_timeout_s)
     with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=scratch, ignore_cleanup_errors=True) as tmp:
         work = Path(tmp)
         ctx.progress.report("download", 0.0, "checking inputs")
@@ -105,6 +105,7 @@ def process(job: Mapping[str, Any], storage: Storage, ctx: JobContext) -> dict[s
 
 def run_job_sync(job: Mapping[str, Any], storage: Storage | None, ctx: JobContext) -> dict[str, Any]:
     """:func:`process` with every failure turned into the error contract. Never raises."""
+    ctx.start_clock()  # the deadline counts from here, not from the queue for a worker thread
     try:
         if storage is None:
             storage = storage_from_env()
@@ -113,11 +114,14 @@ def run_job_sync(job: Mapping[str, Any], storage: Storage | None, ctx: JobContex
         if isinstance(exc, reelgpu.Cancelled) and ctx.timed_out:
             exc = ctx.timeout_error()
         out = error_result(exc)
-        if out["code"] != "INTERNAL":
-            raw = job.get("input")
-            job_id = raw.get("job_id") if isinstance(raw, dict) else None
-            log.warning("%s | job %r failed: %s", job.get("id", "?"), job_id, out["error"])
+        raw = job.get("input")
+        job_id = raw.get("job_id") if isinstance(raw, dict) else None
+        # For INTERNAL the line ties the error's ref (logged with the traceback) to the job.
+        log.log(logging.ERROR if out["code"] == "INTERNAL" else logging.WARNING, "%s | job %r failed: %s",
+                job.get("id", "?"), job_id, out["error"])
         return out
+    finally:
+        ctx.progress.close()  # every update posted before the result is returned
 
 
 # --------------------------------------------------------------------------- async entry point

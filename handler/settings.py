@@ -13,14 +13,30 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 
 
+def env_number(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0,
+               integer: bool = False) -> Any:
+    """``env[name]`` as a number of at least ``minimum``; a bad value raises ``ValueError``
+    naming the variable (the worker then exits at start-up, saying which one)."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+    if not value >= minimum or value == float("inf"):  # NaN fails the comparison
+        raise ValueError(f"{name}={raw!r} must be a finite number >= {minimum:g}")
+    return int(value) if integer else value
+
+
 def limits_from_env(env: Mapping[str, str]) -> Limits:
     """``REELGPU_LIMIT_<FIELD>`` overrides any field of :class:`reelgpu.Limits`."""
     overrides: dict[str, Any] = {}
     for f in dataclasses.fields(Limits):
-        raw = env.get(f"REELGPU_LIMIT_{f.name.upper()}")
-        if raw:
-            default = getattr(Limits(), f.name)
-            overrides[f.name] = type(default)(float(raw)) if isinstance(default, int) else float(raw)
+        default = getattr(Limits(), f.name)
+        name = f"REELGPU_LIMIT_{f.name.upper()}"
+        if env.get(name):
+            overrides[f.name] = env_number(env, name, default, minimum=1e-9, integer=isinstance(default, int))
     return Limits(**overrides)
 
 
@@ -45,11 +61,12 @@ class Settings:
             raise ValueError(f"REELGPU_DEVICE must be auto, cpu or cuda, got {device!r}")
         return cls(
             device=device,
-            job_timeout_s=float(env.get("REELGPU_JOB_TIMEOUT_S", cls.job_timeout_s)),
-            max_input_bytes=int(float(env.get("REELGPU_MAX_INPUT_BYTES", cls.max_input_bytes))),
-            max_output_bytes=int(float(env.get("REELGPU_MAX_OUTPUT_BYTES", cls.max_output_bytes))),
+            job_timeout_s=env_number(env, "REELGPU_JOB_TIMEOUT_S", cls.job_timeout_s, minimum=1),
+            max_input_bytes=env_number(env, "REELGPU_MAX_INPUT_BYTES", cls.max_input_bytes, minimum=1, integer=True),
+            max_output_bytes=env_number(env, "REELGPU_MAX_OUTPUT_BYTES", cls.max_output_bytes, minimum=1,
+                                        integer=True),
             scratch_dir=env.get("REELGPU_SCRATCH_DIR") or None,
-            progress_interval_s=float(env.get("REELGPU_PROGRESS_INTERVAL_S", cls.progress_interval_s)),
-            concurrency=max(1, int(env.get("REELGPU_CONCURRENCY", cls.concurrency))),
+            progress_interval_s=env_number(env, "REELGPU_PROGRESS_INTERVAL_S", cls.progress_interval_s),
+            concurrency=env_number(env, "REELGPU_CONCURRENCY", cls.concurrency, minimum=1, integer=True),
             limits=limits_from_env(env),
         )

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import JobError
+from .settings import env_number
 
 log = logging.getLogger("handler.storage")
 
@@ -234,6 +235,7 @@ class S3Storage:
         from botocore.config import Config
 
         self.bucket = bucket
+        self._bucket_checked = False  # check_bucket() has succeeded once
         self._endpoint = endpoint_url
         self._max_attempts = max(1, max_attempts)
         config = Config(
@@ -291,6 +293,26 @@ class S3Storage:
         log.warning("storage %s of %r failed: %s", op, key, detail)
         return StorageError("STORAGE_ERROR", f"could not {op} {key!r} ({detail})", retryable=True)
 
+    def bucket_problem(self) -> tuple[str, bool] | None:
+        """Why the bucket cannot be used, and whether that is certain (it does not exist, or
+        refuses these credentials) rather than maybe passing (unreachable); None when it can.
+
+        A HEAD answer has no body, so a missing bucket reads as a plain 404, the same as a
+        missing object: unchecked, a misspelt R2_BUCKET_NAME turned every job into
+        INPUT_NOT_FOUND ("your upload is gone"), which is not retried."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (ClientError, BotoCoreError) as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") \
+                if isinstance(exc, ClientError) else None
+            if status in (403, 404):
+                return f"bucket {self.bucket!r} {'does not exist' if status == 404 else 'refuses these credentials'}", True
+            return f"bucket {self.bucket!r} cannot be reached ({_error_code(exc) or type(exc).__name__})", False
+        self._bucket_checked = True
+        return None
+
     def _head(self, key: str) -> dict[str, Any] | None:
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -299,6 +321,10 @@ class S3Storage:
         except (ClientError, BotoCoreError) as exc:
             err = self._error(exc, "inspect", key)
             if err.code == "INPUT_NOT_FOUND":
+                problem = None if self._bucket_checked else self.bucket_problem()  # once per process
+                if problem is not None:  # a missing bucket answers 404 too
+                    log.warning("storage: %s", problem[0])
+                    raise StorageError("STORAGE_ERROR", f"{problem[0]} (R2_BUCKET_NAME)", retryable=True) from None
                 return None
             raise err from None
 
@@ -452,8 +478,9 @@ def storage_from_env(env: Mapping[str, str] | None = None) -> Storage:
                     access_key_id=env["R2_ACCESS_KEY_ID"],
                     secret_access_key=env["R2_SECRET_ACCESS_KEY"],
                     bucket=env["R2_BUCKET_NAME"],
-                    max_attempts=int(env.get("REELGPU_S3_MAX_ATTEMPTS", "5")),
-                    part_size=int(env.get("REELGPU_S3_PART_MIB", "64")) * MiB,
+                    max_attempts=env_number(env, "REELGPU_S3_MAX_ATTEMPTS", 5, minimum=1, integer=True),
+                    # R2 refuses multipart parts under 5 MiB (all but the last).
+                    part_size=env_number(env, "REELGPU_S3_PART_MIB", 64, minimum=5, integer=True) * MiB,
                 )
             return _CACHE[cache_key]
     root = str(Path(env.get("REELGPU_STORAGE_DIR") or "storage").resolve())

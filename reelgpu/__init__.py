@@ -19,6 +19,7 @@ Heavy modules (PyAV, CuPy, PyNvVideoCodec) are imported lazily, on first use.
 from __future__ import annotations
 
 from importlib import import_module
+from importlib import metadata as _metadata
 from typing import TYPE_CHECKING, Any
 
 from . import specs
@@ -45,7 +46,10 @@ if TYPE_CHECKING:  # what the lazy names below are, for type checkers and IDEs
     from .media.probe import MediaInfo, probe
     from .result import CancelCheck, ProgressCallback
 
-__version__ = "0.1.0"
+try:  # one version, pyproject.toml's, as installed
+    __version__ = _metadata.version("reelgpu")
+except _metadata.PackageNotFoundError:  # a source tree used without installing it
+    __version__ = "0+unknown"
 
 _LAZY = {
     "framing": ("reelgpu.exports.framing", "framing"),
@@ -68,11 +72,13 @@ __all__ = [  # written out (not built from _LAZY) so that linters and type check
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module, attr = _LAZY[name]
-        return getattr(import_module(module), attr)
-    raise AttributeError(f"module 'reelgpu' has no attribute {name!r}")
+if not TYPE_CHECKING:  # hidden from type checkers, which would otherwise accept any name
+
+    def __getattr__(name: str) -> Any:
+        if name in _LAZY:
+            module, attr = _LAZY[name]
+            return getattr(import_module(module), attr)
+        raise AttributeError(f"module 'reelgpu' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:  # tab completion lists the lazy names too

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import specs
+from . import __version__, specs
 from .errors import ReelGpuError
 
 EXPORTS = ("framing", "overlay", "annotate")
@@ -104,6 +104,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reelgpu", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"reelgpu {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in EXPORTS:
         p = sub.add_parser(name, help=f"run the {name} export")

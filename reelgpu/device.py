@@ -66,7 +66,8 @@ class Capabilities:
             ("NVDEC codecs", ", ".join(self.nvdec_codecs) or "none"),
             ("NVDEC limits (4:2:0)", _limits_text(self.nvdec_limits)),
             ("NVENC codecs", ", ".join(self.nvenc_codecs) or "none"),
-            ("GPU pipeline in this build", str(self.gpu_pipeline)),
+            # The code is installed whether or not a GPU is here: say so, not a bare "True".
+            ("GPU stages installed", "yes (used where a GPU is usable)" if self.gpu_pipeline else "no"),
             ("CPU resampler", cpu_resampler()),
         ]
         chosen = backends_for("auto", self)
@@ -121,12 +122,18 @@ def probe_answer(stdout: str) -> dict[str, Any]:
     return json.loads(stdout[at + len(PROBE_MARKER):].split("\n", 1)[0])
 
 
-@lru_cache(maxsize=1)
 def capabilities(timeout_s: float = 60.0) -> Capabilities:
-    """Probe once per process, in a subprocess. ``REELGPU_FORCE_CPU=1`` skips the probe;
-    ``REELGPU_CAPS_FILE=PATH`` reads a probe's answer saved by ``reelgpu doctor --json`` instead
-    (scripts that start many processes on one machine, such as scripts/gpu_run.sh: each probe
-    opens CUDA contexts for a few seconds)."""
+    """What this machine's GPU can do, probed once per process in a child Python
+    (``sys.executable``): PyNvVideoCodec can kill its process on driver errors.
+    ``REELGPU_FORCE_CPU=1`` skips the probe; ``REELGPU_CAPS_FILE=PATH`` reads a probe's answer
+    saved by ``reelgpu doctor --json`` instead (scripts that start many processes on one
+    machine, such as scripts/gpu_run.sh: each probe opens CUDA contexts for a few seconds).
+    ``capabilities.cache_clear()`` forgets the answer."""
+    return _capabilities(timeout_s)
+
+
+@lru_cache(maxsize=1)
+def _capabilities(timeout_s: float) -> Capabilities:
     if os.environ.get("REELGPU_FORCE_CPU") == "1":
         return Capabilities(errors=["REELGPU_FORCE_CPU=1: GPU probe skipped"])
     saved = os.environ.get("REELGPU_CAPS_FILE")
@@ -143,7 +150,13 @@ def capabilities(timeout_s: float = 60.0) -> Capabilities:
     return Capabilities(**known, gpu_pipeline=_gpu_pipeline_built())
 
 
+capabilities.cache_clear = _capabilities.cache_clear  # type: ignore[attr-defined]
+
+
 def _probe_in_subprocess(timeout_s: float) -> dict[str, Any]:
+    if not sys.executable:  # an embedded interpreter that knows no Python binary to start
+        return {"errors": ["probe not run: sys.executable is empty (no Python to start); "
+                           "set REELGPU_FORCE_CPU=1 or REELGPU_CAPS_FILE"]}
     try:
         # run_path, not `python script.py`: that would put reelgpu/ itself first on sys.path
         run = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
@@ -154,6 +167,8 @@ def _probe_in_subprocess(timeout_s: float) -> dict[str, Any]:
             data.setdefault("errors", []).append(f"probe process exited with {done.returncode}")
     except (subprocess.TimeoutExpired, ValueError) as exc:  # JSONDecodeError is a ValueError
         data = {"errors": [f"probe failed: {exc.__class__.__name__}"]}
+    except OSError as exc:  # sys.executable cannot be started: "no GPU", not a crash of the export
+        data = {"errors": [f"probe failed: cannot start {sys.executable!r}: {exc.strerror or exc}"]}
     return data
 
 

@@ -6,6 +6,8 @@ the message always names the field, file or limit at fault and never carries a t
 
 from __future__ import annotations
 
+import errno
+
 
 class ReelGpuError(Exception):
     """Base class. ``code`` is stable and machine-readable; ``retryable`` says whether trying
@@ -26,8 +28,8 @@ class ReelGpuError(Exception):
         # Exception pickles as cls(*args), which would drop the keyword attributes (field,
         # limit...) on the way through a process pool; rebuild with all of them.
         state = dict(self.__dict__)
-        if isinstance(self, OSError):  # InputNotFound: OSError keeps filename outside __dict__
-            state["filename"] = self.filename
+        if isinstance(self, OSError):  # InputNotFound: OSError keeps these outside __dict__
+            state["filename"], state["errno"] = self.filename, self.errno
         return _rebuild, (type(self), self.message, state)
 
     def __str__(self) -> str:
@@ -79,6 +81,7 @@ class InputNotFound(ReelGpuError, FileNotFoundError):
     def __init__(self, message: str, *, filename: str | None = None, field: str | None = None) -> None:
         super().__init__(message, field=field)
         self.filename = filename
+        self.errno = errno.ENOENT  # as FileNotFoundError's own: code that checks errno keeps working
 
 
 class UnsupportedMedia(ReelGpuError):

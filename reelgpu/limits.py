@@ -18,6 +18,10 @@ from .specs import AnnotateSpec, ExportSpec, FramingSpec, OverlaySpec, SegmentDa
 
 @dataclass(frozen=True)
 class Limits:
+    """Sizes an export accepts, checked before any decoding; exceeding one raises
+    :class:`~reelgpu.LimitExceeded` naming the field (``error.limit``). Pass your own to any
+    export (``limits=Limits(max_clips=50)``); the worker reads ``REELGPU_LIMIT_<FIELD>``."""
+
     max_input_width: int = 8192
     max_input_height: int = 8192
     max_input_duration_s: float = 4 * 3600

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from threadpoolctl import threadpool_limits
-
+from .blas_threads import one_blas_thread
 from .errors import Cancelled
 from .frames import Planes
 from .media.decode_cpu import DecodedFrame
@@ -189,24 +188,22 @@ def run(*, frames: Sequence[OutputFrame], clips: Sequence[ClipSource], open_sour
                 open_pickers.pop(i).close()  # done with this clip: free its decoder
             yield out
 
-    # One BLAS thread for the duration: the loop already keeps every core busy with its own
-    # threads, and OpenBLAS's pool fighting them made crop_scale ~10x slower on 2 cores.
-    blas_limit = threadpool_limits(limits=1, user_api="blas")
-    renderer = _Prefetch(rendered, prefetch, stop)
-    try:
-        for n in range(len(frames)):
-            if cancel is not None and cancel():
-                raise Cancelled(f"cancelled at frame {n} of {len(frames)}")
-            planes = renderer.get()
-            t0 = time.perf_counter()
-            sink.write(planes)
-            clock.add("encode", time.perf_counter() - t0)
-            if progress is not None:
-                progress(n + 1, len(frames))
-    finally:
-        stop.set()
-        renderer.join()
-        for p in list(open_pickers.values()):
-            p.close()
-        blas_limit.restore_original_limits()
+    # One BLAS thread for the duration: the loop's own threads keep every core busy.
+    with one_blas_thread():
+        renderer = _Prefetch(rendered, prefetch, stop)
+        try:
+            for n in range(len(frames)):
+                if cancel is not None and cancel():
+                    raise Cancelled(f"cancelled at frame {n} of {len(frames)}")
+                planes = renderer.get()
+                t0 = time.perf_counter()
+                sink.write(planes)
+                clock.add("encode", time.perf_counter() - t0)
+                if progress is not None:
+                    progress(n + 1, len(frames))
+        finally:
+            stop.set()
+            renderer.join()
+            for p in list(open_pickers.values()):
+                p.close()
     return dict(clock.busy)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-# progress(done_frames, total_frames): called from the frame loop, throttle on the receiving side.
-ProgressCallback = Callable[[int, int], None]
+# progress(done_frames, total_frames): called from the frame loop, throttle on the receiving side;
+# what it returns is ignored.
+ProgressCallback = Callable[[int, int], object]
+# A file path as callers give it: str, pathlib.Path or any os.PathLike.
+StrPath = str | os.PathLike[str]
 # cancel() -> True to stop: checked between frames; the export then raises `Cancelled`.
 CancelCheck = Callable[[], bool]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Annotated, Any, Literal
 
@@ -108,12 +109,12 @@ class EncodeSettings(_Model):
     """Video/audio encoder settings shared by all exports."""
 
     codec: Literal["h264", "hevc"] = "h264"
-    crf: int = Field(18, ge=0, le=51, description="x264/x265 constant rate factor (CPU encoder)")
-    cq: int = Field(19, ge=0, le=51, description="NVENC constant quality (GPU encoder)")
+    crf: int = Field(default=18, ge=0, le=51, description="x264/x265 constant rate factor (CPU encoder)")
+    cq: int = Field(default=19, ge=0, le=51, description="NVENC constant quality (GPU encoder)")
     preset: str | None = Field(
-        None, description="x264 preset (default 'fast') or NVENC preset p1..p7 (default 'p4')"
+        default=None, description="x264 preset (default 'fast') or NVENC preset p1..p7 (default 'p4')"
     )
-    audio_bitrate: str = Field("192k", pattern=r"^[1-9][0-9]{1,3}k$")
+    audio_bitrate: str = Field(default="192k", pattern=r"^[1-9][0-9]{1,3}k$")
 
     @field_validator("preset")
     @classmethod
@@ -133,13 +134,13 @@ class EncodeSettings(_Model):
 class CropKeyframe(_Model):
     """A crop box at a time on the untrimmed clip timeline: top-left x, y and size, in source pixels."""
 
-    time: NonNegFloat | None = Field(None, description="seconds from the clip start")
-    frame: NonNegFloat | None = Field(None, description="frame index at the source fps (instead of time)")
+    time: NonNegFloat | None = Field(default=None, description="seconds from the clip start")
+    frame: NonNegFloat | None = Field(default=None, description="frame index at the source fps (instead of time)")
     x: FiniteFloat
     y: FiniteFloat
     width: PosFloat
     height: PosFloat
-    origin: str | None = Field(None, description="editor bookkeeping ('permanent', 'user', 'trim'); ignored")
+    origin: str | None = Field(default=None, description="editor bookkeeping ('permanent', 'user', 'trim'); ignored")
 
     @model_validator(mode="after")
     def _time_or_frame(self) -> CropKeyframe:
@@ -151,7 +152,7 @@ class CropKeyframe(_Model):
 class SpeedSegment(_Model):
     start: NonNegFloat
     end: NonNegFloat
-    speed: float = Field(1.0, gt=0, le=4, allow_inf_nan=False)
+    speed: float = Field(default=1.0, gt=0, le=4, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _ordered(self) -> SpeedSegment:
@@ -206,12 +207,12 @@ class SegmentData(_Model):
 
 
 class FramingClip(_Model):
-    source_key: str | None = Field(None, description="source of this clip; default: the job's input")
+    source_key: str | None = Field(default=None, description="source of this clip; default: the job's input")
     source_start_time: NonNegFloat = 0.0
     source_end_time: NonNegFloat | None = None
     keyframes: list[CropKeyframe] = Field(default_factory=list)
     segment_data: SegmentData | None = None
-    rotation: FiniteFloat = Field(0.0, description="degrees, counter-clockwise positive")
+    rotation: FiniteFloat = Field(default=0.0, description="degrees, counter-clockwise positive")
     # Informational fields the editor sends; accepted so real payloads validate, otherwise unused.
     clip_index: int | None = None
     clip_name: str | None = None
@@ -228,7 +229,7 @@ class FramingClip(_Model):
 
 class Transition(_Model):
     type: Literal["cut", "fade", "dissolve"] = "cut"
-    duration: float = Field(0.5, ge=0, le=10, allow_inf_nan=False)
+    duration: float = Field(default=0.5, ge=0, le=10, allow_inf_nan=False)
 
 
 # The clip fields a one-clip framing job may give at top level (FramingSpec's shorthand).
@@ -246,12 +247,12 @@ class FramingSpec(_Model):
     """Parameters of the framing export (CONTRACT.md, Framing)."""
 
     clips: list[FramingClip] = Field(min_length=1)
-    target_width: int | None = Field(None, gt=0)
-    target_height: int | None = Field(None, gt=0)
-    aspect_ratio: str = Field("9:16", pattern=r"^[1-9][0-9]{0,5}:[1-9][0-9]{0,5}$",
+    target_width: int | None = Field(default=None, gt=0)
+    target_height: int | None = Field(default=None, gt=0)
+    aspect_ratio: str = Field(default="9:16", pattern=r"^[1-9][0-9]{0,5}:[1-9][0-9]{0,5}$",
                               description="W:H, whole numbers of at most 6 digits")
-    upscale_factor: float = Field(4.0, gt=0, le=16, allow_inf_nan=False)
-    fps: float | str | None = Field(None, description="output rate, e.g. 30 or '30000/1001'; default: source")
+    upscale_factor: float = Field(default=4.0, gt=0, le=16, allow_inf_nan=False)
+    fps: float | str | None = Field(default=None, description="output rate, e.g. 30 or '30000/1001'; default: source")
     interpolation: Literal["catmull_rom", "linear"] = "catmull_rom"
     include_audio: bool = True
     transition: Transition = Field(default_factory=Transition)
@@ -318,7 +319,7 @@ class HighlightKeyframe(_Model):
     radius_y: NonNegFloat = Field(alias="radiusY")
     stroke_opacity: Opacity | None = None
     fill_opacity: Opacity | None = None
-    opacity: Opacity | None = Field(None, description="legacy: maps to fillOpacity")
+    opacity: Opacity | None = Field(default=None, description="legacy: maps to fillOpacity")
     # null is the default white, as the editor's renderer draws it; "no colour" is the whole
     # export's highlight_color "none", never a keyframe's. (Never None once parsed; the type
     # says null so that the JSON Schema accepts what the model accepts.)
@@ -352,8 +353,8 @@ class HighlightRegion(_Model):
     end_time: NonNegFloat
     enabled: bool = True
     keyframes: list[HighlightKeyframe] = Field(default_factory=list)
-    video_width: int | None = Field(None, gt=0)
-    video_height: int | None = Field(None, gt=0)
+    video_width: int | None = Field(default=None, gt=0)
+    video_height: int | None = Field(default=None, gt=0)
     # Editor bookkeeping, accepted and ignored.
     label: str | None = None
     auto_generated: bool | None = None
@@ -368,9 +369,9 @@ class HighlightRegion(_Model):
 
 class OverlaySettings(_Model):
     highlight_shape: Literal["body", "ground"] = "body"
-    stroke_width: float = Field(2.0, ge=0, le=50, allow_inf_nan=False, description="px at 1080 lines")
+    stroke_width: float = Field(default=2.0, ge=0, le=50, allow_inf_nan=False, description="px at 1080 lines")
     fill_enabled: bool = False
-    fill_opacity: Opacity | None = Field(None, description="default 0.05 (0.15 for ground)")
+    fill_opacity: Opacity | None = Field(default=None, description="default 0.05 (0.15 for ground)")
     dim_strength: Opacity = 0.15
 
 
@@ -397,7 +398,7 @@ class OverlaySpec(_Model):
     highlight_regions: list[HighlightRegion] = Field(default_factory=list)
     effect_type: Literal["dark_overlay", "brightness_boost", "original"] = "dark_overlay"
     overlay_settings: OverlaySettings = Field(default_factory=OverlaySettings)
-    highlight_color: str | None = Field(None, description="'#RRGGBB' overrides every keyframe; 'none' = dim only")
+    highlight_color: str | None = Field(default=None, description="'#RRGGBB' overrides every keyframe; 'none' = dim only")
     text_layers: list[TextLayer] = Field(default_factory=list)
     include_audio: bool = True
     encode: EncodeSettings = Field(default_factory=EncodeSettings)
@@ -415,7 +416,7 @@ class AnnotateClip(_Model):
     end_time: NonNegFloat
     name: Text = ""
     notes: Text = ""
-    rating: int = Field(3, ge=1, le=5)
+    rating: int = Field(default=3, ge=1, le=5)
     tags: list[Text] = Field(default_factory=list)
     video_sequence: JsonId = None
     id: JsonId = None
@@ -432,8 +433,8 @@ class AnnotateSpec(_Model):
 
     clips: list[AnnotateClip] = Field(min_length=1)
     mode: Literal["compilation", "clips"] = "compilation"
-    min_rating: int = Field(4, ge=1, le=5)
-    input_keys: dict[str, str] | None = Field(None, description="video_sequence -> source key or path")
+    min_rating: int = Field(default=4, ge=1, le=5)
+    input_keys: dict[str, str] | None = Field(default=None, description="video_sequence -> source key or path")
     include_audio: bool = True
     encode: EncodeSettings = Field(default_factory=EncodeSettings)
     meta: Meta = None
@@ -483,6 +484,8 @@ def parse_spec(kind: str, params: Any) -> ExportSpec:
         raise InvalidSpec(f"type: unknown export {kind!r}; expected one of {sorted(SPEC_MODELS)}", field="type")
     if isinstance(params, model):
         return params
+    if isinstance(params, Mapping) and not isinstance(params, dict):
+        params = dict(params)  # a read-only view (MappingProxyType) or another mapping: its keys
     if not isinstance(params, dict):
         raise InvalidSpec(f"params: expected an object, got {type(params).__name__}", field="params")
     try:

@@ -18,12 +18,12 @@ from ..limits import DEFAULT_LIMITS, Limits, check_input_limits, check_output_si
 from ..media.audio import fit_length, ramp, read_audio, silence, time_stretch
 from ..media.audio_feed import AudioFeed, EncodedAudio, PassthroughAudio, TranscodedAudio
 from ..media.probe import MediaInfo, probe
-from ..result import CancelCheck, ExportResult, ProgressCallback
+from ..result import CancelCheck, ExportResult, ProgressCallback, StrPath
 from ..specs import EncodeSettings
 from ..timeline import OutputFrame, Piece, clip_lengths, dissolve_overlap
 
 
-def resolve_source(key: str | None, default: Path, sources: Mapping[str, str | Path] | None, field: str) -> Path:
+def resolve_source(key: str | None, default: Path, sources: Mapping[str, StrPath] | None, field: str) -> Path:
     """Local path of a key the spec names (``None`` = the export's main input)."""
     if key is None:
         return default
@@ -42,7 +42,7 @@ def read_input(path: Path, field: str) -> bytes:
         raise InputNotFound(f"{field}: {path}: a folder, not a file", filename=str(path), field=field) from None
 
 
-def given_inputs(src: str | Path, sources: Mapping[str, str | Path] | None) -> list[Path]:
+def given_inputs(src: StrPath, sources: Mapping[str, StrPath] | None) -> list[Path]:
     """Every file an export was handed: ``src`` and the ``sources`` values."""
     return [Path(src), *(Path(p) for p in (sources or {}).values())]
 
@@ -154,7 +154,7 @@ def whole_source_audio(path: Path, info: MediaInfo, seconds: float, encode: Enco
     """The source's audio with its timing unchanged, as long as ``seconds`` of video: copied
     bit-exactly when it is AAC, else encoded to AAC as the video advances (never held whole)."""
     if can_copy_audio(info):
-        return PassthroughAudio(path)
+        return PassthroughAudio(path, end_s=seconds)
     return TranscodedAudio(path, seconds, encode.audio_bitrate_bps)
 
 

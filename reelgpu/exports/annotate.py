@@ -26,7 +26,7 @@ from ..ops.color import rgba_to_yuva
 from ..ops.sprite import YUVASprite
 from ..pipeline import ClipSource
 from ..render.banner import display_name, display_title, render_banner
-from ..result import CancelCheck, ExportResult, ProgressCallback
+from ..result import CancelCheck, ExportResult, ProgressCallback, StrPath
 from ..specs import AnnotateClip, AnnotateSpec, parse_spec
 from ..timeline import OutputFrame, Pick, Piece, frame_count, schedule
 from ._common import (
@@ -52,7 +52,7 @@ class CutPlan:
     source: str = ""  # the video as the caller named it: its input_keys key, or src as given
 
 
-def _plan_cuts(spec: AnnotateSpec, src: Path, sources: Mapping[str, str | Path] | None,
+def _plan_cuts(spec: AnnotateSpec, src: Path, sources: Mapping[str, StrPath] | None,
                probes: Probes) -> list[CutPlan]:
     """Resolve and check every clip against its video before any decoding; errors name the clip."""
     plans = []
@@ -116,13 +116,19 @@ def _slug(text: str) -> str:
 
 
 @retry_on_cpu
-def annotate(src: str | Path, dst: str | Path, spec: AnnotateSpec | dict, *, device: Device = "auto",
+def annotate(src: StrPath, dst: StrPath, spec: AnnotateSpec | Mapping[str, Any], *, device: Device = "auto",
              progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
-             sources: Mapping[str, str | Path] | None = None, limits: Limits | None = None) -> ExportResult:
-    """Cut the spec's clips from the game video ``src`` (and ``input_keys`` videos in ``sources``).
+             sources: Mapping[str, StrPath] | None = None, limits: Limits | None = None) -> ExportResult:
+    """Cut the spec's clips from the game video ``src`` (and the ``input_keys`` videos, found in
+    ``sources``), each with its rating banner burned in (docs/annotate.md).
 
-    ``compilation`` mode writes one MP4 at ``dst`` plus ``<dst>.json``; ``clips`` mode treats
-    ``dst`` as a folder and writes one MP4 per clip rated at least ``min_rating``.
+    ``compilation`` mode writes one MP4 at ``dst`` (a chapter per clip) plus ``<dst>.json`` (each
+    clip's place in it); ``clips`` mode treats ``dst`` as a folder and writes one MP4 per clip
+    rated at least ``min_rating`` (``result.extra_outputs``; ``result.output`` is the folder).
+    ``spec``: a dict (``reelgpu schema annotate``) or an :class:`~reelgpu.specs.AnnotateSpec`.
+    ``device``, ``progress(done, total)``, ``cancel()`` and ``limits`` work as in
+    :func:`reelgpu.framing`; every clip is checked against its video before any decoding, and
+    errors name the clip (``params.clips[2]``). Returns an :class:`~reelgpu.ExportResult`.
     """
     started = time.perf_counter()
     limits = limits or DEFAULT_LIMITS
@@ -255,7 +261,10 @@ def _export_clips(plans: list[CutPlan], dst: Path, spec: AnnotateSpec, backend: 
         raise
     frames_total = sum(r.frames for r in results)
     first = results[0] if results else None
-    timings = {"total": round(time.perf_counter() - started, 4)}
+    # Each stage's time summed over the clips' files, as one export reports it.
+    timings = {stage: round(sum(r.timings_s.get(stage, 0.0) for r in results), 4)
+               for stage in dict.fromkeys(k for r in results for k in r.timings_s)}
+    timings["total"] = round(time.perf_counter() - started, 4)
     return ExportResult(output=dst, frames=frames_total, duration_s=sum(r.duration_s for r in results),
                         width=first.width if first else 0, height=first.height if first else 0,
                         fps=first.fps if first else 0.0, backend=first.backend if first else {},

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from ..backends import fit_to_inputs, retry_on_cpu, select_backend
 from ..device import Device
@@ -17,7 +18,7 @@ from ..media.audio_feed import AudioFeed
 from ..media.decode_cpu import DecodedFrame
 from ..media.probe import MediaInfo
 from ..pipeline import ClipSource
-from ..result import CancelCheck, ExportResult, ProgressCallback
+from ..result import CancelCheck, ExportResult, ProgressCallback, StrPath
 from ..specs import FramingClip, FramingSpec, parse_spec
 from ..timeline import (
     Box,
@@ -128,14 +129,24 @@ def _audio(spec: FramingSpec, plans: list[ClipPlan], fps: Fraction) -> AudioFeed
 
 
 @retry_on_cpu
-def framing(src: str | Path, dst: str | Path, spec: FramingSpec | dict, *, device: Device = "auto",
+def framing(src: StrPath, dst: StrPath, spec: FramingSpec | Mapping[str, Any], *, device: Device = "auto",
             progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
-            sources: Mapping[str, str | Path] | None = None, limits: Limits | None = None,
+            sources: Mapping[str, StrPath] | None = None, limits: Limits | None = None,
             upscaler: Upscaler | None = None) -> ExportResult:
-    """Render the framing export of ``src`` (and any clip ``source_key`` in ``sources``) to ``dst``.
+    """Render the framing export of ``src`` to the MP4 ``dst``: each clip's keyframed crop
+    (Catmull-Rom), trims and slow-motion segments, joined by cut/fade/dissolve (docs/framing.md).
 
-    Everything is validated and probed before the first frame is decoded; ``dst`` appears only
-    when complete.
+    ``spec``: a dict of the params (snake_case or camelCase; ``reelgpu schema framing``) or a
+    :class:`~reelgpu.specs.FramingSpec`. ``sources`` maps each clip ``source_key`` to a local
+    file. ``device``: ``"cpu"``, ``"cuda"`` or ``"auto"`` (the GPU where it can, per stage;
+    ``result.backend`` says what ran). ``progress(done, total)`` is called from the frame loop
+    after each frame (the file is finished after the last call); ``cancel()`` is asked between
+    frames and True raises :class:`~reelgpu.Cancelled`. ``limits``: a :class:`~reelgpu.Limits`
+    (default: the contract's). ``upscaler``: replaces the crop's resampling (``Upscaler``).
+
+    Everything is validated and probed before the first frame is decoded (``InvalidSpec``,
+    ``LimitExceeded``, ``InputNotFound``, ``UnsupportedMedia``, ``CorruptMedia``); ``dst`` appears
+    only when complete. Returns an :class:`~reelgpu.ExportResult`.
     """
     started = time.perf_counter()
     limits = limits or DEFAULT_LIMITS

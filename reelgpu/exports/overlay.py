@@ -10,10 +10,11 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..backends import fit_to_inputs, retry_on_cpu, select_backend
 from ..device import Device
-from ..errors import InvalidSpec
+from ..errors import Cancelled, InvalidSpec
 from ..frames import Planes
 from ..limits import DEFAULT_LIMITS, Limits, check_output_length, check_spec_limits
 from ..media.decode_cpu import DecodedFrame
@@ -23,7 +24,7 @@ from ..ops.highlight import HighlightDraw, fade_factor, resolve_highlight
 from ..ops.sprite import YUVASprite
 from ..pipeline import ClipSource
 from ..render.png_layer import load_text_layer
-from ..result import CancelCheck, ExportResult, ProgressCallback
+from ..result import CancelCheck, ExportResult, ProgressCallback, StrPath
 from ..specs import HighlightRegion, OverlaySpec, parse_spec
 from ..timeline import OutputFrame, Pick, Track
 from ._common import (
@@ -111,7 +112,7 @@ class TextPlan:
 
 
 def _load_text_layers(spec: OverlaySpec, width: int, height: int,
-                      sources: Mapping[str, str | Path] | None) -> list[TextPlan]:
+                      sources: Mapping[str, StrPath] | None) -> list[TextPlan]:
     plans = []
     for i, layer in enumerate(spec.text_layers):
         where = f"params.text_layers[{i}]"
@@ -129,10 +130,20 @@ def _load_text_layers(spec: OverlaySpec, width: int, height: int,
 
 
 @retry_on_cpu
-def overlay(src: str | Path, dst: str | Path, spec: OverlaySpec | dict, *, device: Device = "auto",
+def overlay(src: StrPath, dst: StrPath, spec: OverlaySpec | Mapping[str, Any], *, device: Device = "auto",
             progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
-            sources: Mapping[str, str | Path] | None = None, limits: Limits | None = None) -> ExportResult:
-    """Burn the highlight regions and text layers of ``spec`` over ``src`` into ``dst``."""
+            sources: Mapping[str, StrPath] | None = None, limits: Limits | None = None) -> ExportResult:
+    """Burn the highlight regions (a spotlight ellipse following keyframes, dimming the rest)
+    and the text layers (full-frame RGBA PNGs) of ``spec`` over ``src`` into the MP4 ``dst``, at
+    the input's size and frame rate (docs/overlay.md). Nothing to draw: a stream copy.
+
+    ``spec``: a dict of the params (snake_case or camelCase; ``reelgpu schema overlay``) or an
+    :class:`~reelgpu.specs.OverlaySpec`. ``sources`` maps each text layer's ``png_key`` to a
+    local PNG. ``device``, ``progress(done, total)``, ``cancel()`` and ``limits`` work as in
+    :func:`reelgpu.framing`. Errors are raised before any decoding, except a damaged frame
+    (``CorruptMedia``) and ``Cancelled``; ``dst`` appears only when complete. Returns an
+    :class:`~reelgpu.ExportResult`.
+    """
     started = time.perf_counter()
     limits = limits or DEFAULT_LIMITS
     spec = parse_spec("overlay", spec)
@@ -148,9 +159,14 @@ def overlay(src: str | Path, dst: str | Path, spec: OverlaySpec | dict, *, devic
     include_audio = spec.include_audio and info.has_audio
 
     if not any(r.track for r in regions) and not texts:
-        # Nothing to draw: a stream copy with +faststart, no re-encode.
+        # Nothing to draw: a stream copy with +faststart, no re-encode. One step, so the caller's
+        # cancel is asked once before it and progress told once after it.
+        if cancel is not None and cancel():
+            raise Cancelled("cancelled before the stream copy")
         dst.parent.mkdir(parents=True, exist_ok=True)
-        remux_faststart(src, dst, include_audio=include_audio)
+        remux_faststart(src, dst, video_duration_s=info.duration_s, include_audio=include_audio)
+        if progress is not None:
+            progress(info.frame_count, info.frame_count)
         total = time.perf_counter() - started
         return ExportResult(output=dst, frames=info.frame_count, duration_s=info.duration_s, width=info.width,
                             height=info.height, fps=float(info.fps), has_audio=include_audio, meta=spec.meta,

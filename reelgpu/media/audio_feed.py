@@ -21,10 +21,13 @@ class AudioFeed(Protocol):
 
 
 class PassthroughAudio:
-    """Copies the source's audio packets bit-exactly (timing unchanged, no re-encode)."""
+    """Copies the source's audio packets bit-exactly (timing unchanged, no re-encode), up to
+    ``end_s`` (the video's length): packets starting later are left out, so audio that runs on
+    past the source's last frame does not make the output longer than its video."""
 
-    def __init__(self, src: str | Path) -> None:
+    def __init__(self, src: str | Path, end_s: float = float("inf")) -> None:
         self._name = Path(src).name
+        self._end_s = end_s
         try:
             # The probe's whitelists: a playlist (HLS, concat) must not pull in the files it names.
             self._in = open_media(src)
@@ -61,7 +64,8 @@ class PassthroughAudio:
             self._pending = None
             if packet is None:
                 return
-            if float((packet.dts - self._shift) * tb) > t_s:
+            t = float((packet.dts - self._shift) * tb)
+            if t > t_s or t >= self._end_s:  # at the video's end, the rest of the track stays out
                 self._pending = packet
                 return
             packet.pts = None if packet.pts is None else packet.pts - self._shift

@@ -14,6 +14,7 @@ import av
 import numpy as np
 
 from ..errors import CorruptMedia, InputNotFound, LimitExceeded, UnsupportedMedia
+from ..result import StrPath
 from .frame_rate import nominal_rate, sampled_period
 from .seek import rewind
 
@@ -38,7 +39,7 @@ OPEN_OPTIONS = {"format_whitelist": FORMAT_WHITELIST, "protocol_whitelist": "fil
 ACCEPTED = "MP4/MOV, Matroska/WebM, AVI or MPEG-TS"
 
 
-def sniff_container(path: str | Path) -> str | None:
+def sniff_container(path: StrPath) -> str | None:
     """The container family from the first bytes (``iso``, ``matroska``, ``avi``, ``mpegts``),
     or None: decided by content, never by the file name."""
     with open(path, "rb") as f:
@@ -54,13 +55,13 @@ def sniff_container(path: str | Path) -> str | None:
     return None
 
 
-def open_media(path: str | Path) -> av.container.InputContainer:
+def open_media(path: StrPath) -> av.container.InputContainer:
     """``av.open`` for reading an input: accepted demuxers only, local files only (no nested
     http:, concat:, data:... however the file asks). Every reader of an input uses this."""
     return av.open(str(path), metadata_errors="ignore", options=dict(OPEN_OPTIONS))
 
 
-def video_rate(path: str | Path) -> Fraction | None:
+def video_rate(path: StrPath) -> Fraction | None:
     """The frame rate of the file's video (:mod:`reelgpu.media.frame_rate`): from its packets'
     spacing (:func:`~reelgpu.media.frame_rate.sampled_period`) and FFmpeg's guesses. The
     probe and both decoders use this one answer (cached per file version), so the frames
@@ -121,7 +122,7 @@ class MediaInfo:
         return out
 
 
-def top_level_atoms(path: str | Path, limit: int = 64) -> list[str]:
+def top_level_atoms(path: StrPath, limit: int = 64) -> list[str]:
     """Names of the top-level MP4 boxes in file order (reads headers only)."""
     names: list[str] = []
     with open(path, "rb") as f:
@@ -142,7 +143,7 @@ def top_level_atoms(path: str | Path, limit: int = 64) -> list[str]:
     return names
 
 
-def is_faststart(path: str | Path) -> bool:
+def is_faststart(path: StrPath) -> bool:
     atoms = top_level_atoms(path)
     return "moov" in atoms and "mdat" in atoms and atoms.index("moov") < atoms.index("mdat")
 
@@ -242,7 +243,7 @@ def _too_long(declared_s: float, actual_s: float) -> bool:
     return declared_s > 2 * actual_s + 60
 
 
-def check_iso_structure(path: str | Path) -> None:
+def check_iso_structure(path: StrPath) -> None:
     """Bounded scan of an MP4/MOV's boxes before libavformat sees the file.
 
     Refuses what FFmpeg would accept silently or expensively: a file cut short (a top-level box
@@ -389,7 +390,7 @@ def _last_packet_end(container: av.container.InputContainer, vs: av.video.stream
         return None
 
 
-def probe(path: str | Path) -> MediaInfo:
+def probe(path: StrPath) -> MediaInfo:
     """Read container and stream facts; decode at most one frame (for rotation metadata).
 
     Raises ``CorruptMedia`` when the file cannot be parsed and ``UnsupportedMedia`` when it

@@ -82,6 +82,9 @@ def test_clips_mode_writes_good_clips_with_metadata(games, tmp_path: Path) -> No
     with av.open(str(tmp_path / "clips" / names[0])) as c:
         assert c.metadata["title"] == "Brilliant Goal — Zoë" and c.metadata["description"] == "Top corner 田中"
     assert probe(tmp_path / "clips" / names[0]).frame_count == 30
+    assert r.output == tmp_path / "clips"
+    # the stages of every file, summed: not "total" alone
+    assert {"decode", "encode", "total"} <= set(r.timings_s) and r.timings_s["encode"] > 0
 
 
 @pytest.mark.parametrize(

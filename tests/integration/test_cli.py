@@ -27,6 +27,17 @@ def test_schema_prints_json_schema() -> None:
     assert "CropKeyframe" in json.dumps(schema)
 
 
+def test_version_is_the_installed_one() -> None:
+    """One version, pyproject.toml's, read from the install's metadata (not a second copy)."""
+    from importlib.metadata import version
+
+    from reelgpu import __version__
+
+    done = reelgpu("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"reelgpu {version('reelgpu')}"
+    assert __version__ == version("reelgpu")
+
+
 def test_probe_prints_facts(sample_30: Path) -> None:
     done = reelgpu("probe", str(sample_30))
     facts = json.loads(done.stdout)

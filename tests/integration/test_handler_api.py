@@ -9,6 +9,7 @@ Videos are tiny (160x96, 1 s): the suite runs on 2 cores.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import io
 import json
@@ -16,6 +17,7 @@ import logging
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +279,22 @@ def test_require_gpu_fails_fast_without_one(it: Any, tmp_path: Path) -> None:
     assert "Started." not in proc.stdout  # no job was taken
 
 
+def test_a_missing_bucket_stops_the_worker_before_any_job(it: Any, moto_endpoint: str, tmp_path: Path) -> None:
+    """A misspelt R2_BUCKET_NAME: every job would fail (and used to say INPUT_NOT_FOUND, "your
+    upload is gone"), so the worker exits at start, naming the bucket, and takes no job."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "handler", "--test_input", json.dumps({"input": job_input()})],
+        cwd=tmp_path, env=it.clean_env(R2_ENDPOINT_URL=moto_endpoint, R2_ACCESS_KEY_ID=it.FAKE_KEY_ID,
+                                       R2_SECRET_ACCESS_KEY=it.FAKE_SECRET, R2_BUCKET_NAME="reels-typo",
+                                       REELGPU_SCRATCH_DIR=str(tmp_path / "s")),
+        capture_output=True, text=True, timeout=120,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-3000:]
+    assert "bucket 'reels-typo' does not exist; exiting" in out
+    assert "Started." not in proc.stdout and it.FAKE_SECRET not in out
+
+
 def test_nothing_leaks_into_responses_or_logs(handler_api: Any, it: Any, framing_job: dict[str, Any]) -> None:
     """Runs last in this module: scans every response and the worker's whole log."""
     handler_api.runsync(job_input(job_id="job-leak", input_key="../escape.mp4"))
@@ -427,6 +445,55 @@ def test_progress_is_throttled_and_monotonic() -> None:
     fast.frames(10, 10)
     assert [p["progress"] for p in sent[1:]] == [74, 90]
     assert sent[-1]["phase"] == "encoding"
+
+
+def test_every_progress_post_lands_before_the_result(local_job: Any) -> None:
+    """On RunPod each update is an HTTPS post on a thread of its own; one still in flight when
+    the result is sent arrived after it and showed the job IN_PROGRESS again. The job waits
+    for its posts (here: each takes 0.3 s) before returning the result."""
+    from handler.progress import PostedUpdates
+
+    storage, settings, job = local_job
+    landed: list[tuple[float, dict[str, Any]]] = []
+
+    def slow_post(_job: dict[str, Any], payload: dict[str, Any]) -> None:
+        time.sleep(0.3)
+        landed.append((time.monotonic(), payload))
+
+    sender = PostedUpdates(job, slow_post)
+    out = asyncio.run(hjob.run(job, storage=storage, settings=settings, send=sender))
+    returned = time.monotonic()
+    assert out["status"] == "success" and landed
+    assert {p["phase"] for _, p in landed} >= {"download", "processing", "upload"}
+    assert all(t <= returned for t, _ in landed)
+
+
+def test_a_closed_progress_sends_nothing() -> None:
+    sent: list[dict[str, Any]] = []
+    progress = Progress(sent.append, min_interval=0.0)
+    progress.report("download", 0.5)
+    progress.close()
+    progress.report("upload", 0.5)
+    assert [p["phase"] for p in sent] == ["download"]
+
+
+def test_the_deadline_starts_when_the_job_does(local_job: Any) -> None:
+    """Time spent waiting for a worker thread (another job holds it) is not the job's."""
+    storage, settings, job = local_job
+    ctx = JobContext(dataclasses.replace(settings, job_timeout_s=2.0), lambda _p: None)
+    time.sleep(2.2)  # queued behind another job longer than its whole deadline
+    out = hjob.run_job_sync(job, storage, ctx)
+    assert out["status"] == "success", out
+
+
+def test_the_sdk_post_is_where_progress_expects_it() -> None:
+    """PostedUpdates runs the SDK's own post function; if a runpod release moves it, the
+    fallback (progress_update, unjoinable) would bring the race back: this says so first."""
+    from runpod.serverless.modules import rp_progress
+
+    from handler.progress import _runpod_post
+
+    assert _runpod_post() is rp_progress._thread_target
 
 
 def test_a_cpu_fallback_reason_names_keys_not_scratch_paths(local_job: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -45,7 +46,8 @@ def test_cuda_without_a_usable_gpu_names_what_is_missing(caps: Capabilities, rea
 
 def test_capability_table_says_what_auto_runs() -> None:
     table = H100.as_table()
-    assert "NVIDIA H100" in table and "encode=libx264" in table and "NVENC codecs                none" in table
+    assert "NVIDIA H100" in table and "encode=libx264" in table and re.search(r"NVENC codecs +none", table)
+    assert re.search(r"GPU stages installed +yes \(used where a GPU is usable\)", table)
     assert L4.to_dict()["backends"]["encode"] == "nvenc"
 
 
@@ -135,7 +137,7 @@ def test_worker_gpu_checks_agree_with_the_backend_choice() -> None:
 
 
 def test_doctor_table_shows_nvdec_limits() -> None:
-    rows = {line[:27].strip(): line[27:].strip() for line in H100.as_table().splitlines()}
+    rows = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in H100.as_table().splitlines())
     assert rows["NVDEC limits (4:2:0)"] == "h264 8-bit up to 4096x4096; hevc 8/10-bit up to 8192x8192"
     assert "NVDEC limits (4:2:0)" in NONE.as_table() and NONE.as_table().split("NVDEC limits (4:2:0)")[1].split()[0] == "-"
 
@@ -163,5 +165,21 @@ def test_a_saved_answer_replaces_the_probe(tmp_path: Path, monkeypatch: pytest.M
             saved.write_text(broken)
             capabilities.cache_clear()
             assert "REELGPU_CAPS_FILE" in capabilities().errors[0] and capabilities().gpu is None
+    finally:
+        capabilities.cache_clear()
+
+
+@pytest.mark.parametrize("executable", ["", "/nonexistent/python3", "/etc/hostname"])
+def test_a_python_that_cannot_start_means_no_gpu(monkeypatch: pytest.MonkeyPatch, executable: str) -> None:
+    """An embedded interpreter (uWSGI, an app with Python inside) may have an empty or
+    unrunnable ``sys.executable``: ``auto`` then renders on the CPU, and says why."""
+    monkeypatch.delenv("REELGPU_FORCE_CPU", raising=False)
+    monkeypatch.delenv("REELGPU_CAPS_FILE", raising=False)
+    monkeypatch.setattr(device.sys, "executable", executable)
+    capabilities.cache_clear()
+    try:
+        caps = capabilities()
+        assert caps.gpu is None and "probe" in caps.errors[0]
+        assert device.backends_for("auto", caps) == {"decode": "pyav", "process": "numpy", "encode": "libx264"}
     finally:
         capabilities.cache_clear()

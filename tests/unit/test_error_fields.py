@@ -5,6 +5,7 @@ worker's failure result carries ``field`` and ``limit`` too."""
 from __future__ import annotations
 
 import base64
+import errno
 import io
 import pickle
 from pathlib import Path
@@ -68,7 +69,7 @@ def test_missing_input_keeps_filename(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError) as err:
         reelgpu.framing(missing, tmp_path / "out.mp4", {})
     assert isinstance(err.value, reelgpu.InputNotFound)
-    assert err.value.filename == str(missing)
+    assert err.value.filename == str(missing) and err.value.errno == errno.ENOENT
 
 
 def test_library_arguments_are_fields(tmp_path: Path, sample_30: Path) -> None:
@@ -102,7 +103,7 @@ def test_attributes_survive_pickling(error: reelgpu.ReelGpuError) -> None:
     assert type(back) is type(error) and str(back) == str(error)
     assert vars(back) == vars(error)
     if isinstance(error, OSError):
-        assert back.filename == error.filename
+        assert (back.filename, back.errno) == (error.filename, errno.ENOENT)
 
 
 # --------------------------------------------------------------------------- the worker's result

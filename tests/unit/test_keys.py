@@ -3,6 +3,7 @@ never normalised, and the ``{user_id}/`` prefix cannot be escaped."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -249,3 +250,26 @@ def test_scratch_names_become_keys_in_one_pass() -> None:
     assert keys_for_paths(f"{work}/00.mp4 and {work}/out/video.mp4 in {work}", names) == \
         "video.mp4 and exports/video.mp4 in <scratch>"
     assert keys_for_paths("x00.mp4 stays", names) == "x00.mp4 stays"
+
+
+@pytest.mark.parametrize(("name", "raw", "says"), [
+    ("REELGPU_LIMIT_MAX_CLIPS", "abc", "REELGPU_LIMIT_MAX_CLIPS='abc' is not a number"),
+    ("REELGPU_LIMIT_MAX_OUTPUT_DURATION_S", "-5", "REELGPU_LIMIT_MAX_OUTPUT_DURATION_S='-5' must be a finite number"),
+    ("REELGPU_JOB_TIMEOUT_S", "0", "REELGPU_JOB_TIMEOUT_S='0' must be a finite number >= 1"),
+    ("REELGPU_JOB_TIMEOUT_S", "nan", "REELGPU_JOB_TIMEOUT_S='nan' must be a finite number"),
+    ("REELGPU_MAX_INPUT_BYTES", "inf", "REELGPU_MAX_INPUT_BYTES='inf' must be a finite number"),
+    ("REELGPU_CONCURRENCY", "two", "REELGPU_CONCURRENCY='two' is not a number"),
+    ("REELGPU_PROGRESS_INTERVAL_S", "-1", "REELGPU_PROGRESS_INTERVAL_S='-1' must be a finite number >= 0"),
+])
+def test_a_bad_setting_names_its_variable(name: str, raw: str, says: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(says)):
+        Settings.from_env({name: raw})
+
+
+def test_r2_part_size_under_five_mib_is_refused() -> None:
+    from handler.storage import storage_from_env
+
+    r2 = {"R2_ENDPOINT": "http://127.0.0.1:9", "R2_ACCESS_KEY_ID": "k", "R2_SECRET_ACCESS_KEY": "s",
+          "R2_BUCKET_NAME": "b", "REELGPU_S3_PART_MIB": "4"}
+    with pytest.raises(ValueError, match=r"REELGPU_S3_PART_MIB='4' must be a finite number >= 5"):
+        storage_from_env(r2)

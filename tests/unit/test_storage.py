@@ -171,12 +171,33 @@ def test_s3_other_failures_are_retryable_storage_errors(moto_url: str, tmp_path:
         nobucket.upload(_file(tmp_path / "a.mp4", b"x"), "u/a.mp4")
     assert err.value.code == "STORAGE_ERROR" and err.value.retryable and "NoSuchBucket" in str(err.value)
 
+    # Reading from it: HEAD answers a bare 404, as for a missing object - not INPUT_NOT_FOUND.
+    for read in (nobucket.head, nobucket.exists, nobucket.metadata):
+        with pytest.raises(StorageError) as err:
+            read("u/a.mp4")
+        assert err.value.code == "STORAGE_ERROR" and err.value.retryable
+        assert "bucket 'reelgpu-does-not-exist' does not exist (R2_BUCKET_NAME)" in str(err.value)
+    assert nobucket.bucket_problem() == ("bucket 'reelgpu-does-not-exist' does not exist", True)
+
     dead = S3Storage(endpoint_url="http://127.0.0.1:9", access_key_id="AKIAUNITTESTFAKE", secret_access_key="s",
                      bucket="b-b-b", max_attempts=1)
     with pytest.raises(StorageError) as err:
         dead.head("u/a.mp4")
     assert err.value.code == "STORAGE_ERROR" and err.value.retryable
     assert "127.0.0.1" not in str(err.value)  # endpoint URLs (R2 account ids) stay out of messages
+    problem = dead.bucket_problem()
+    assert problem is not None and problem[1] is False and "cannot be reached" in problem[0]
+
+
+def test_s3_bucket_is_checked_once_for_missing_objects(s3store: S3Storage, moto_url: str) -> None:
+    fresh = S3Storage(endpoint_url=moto_url, access_key_id="AKIAUNITTESTFAKE", secret_access_key="unit/secret",
+                      bucket=s3store.bucket, max_attempts=1)
+    calls: list[str] = []
+    fresh.client.meta.events.register("before-call.s3.HeadBucket", lambda **_: calls.append("head_bucket"))
+    for _ in range(3):
+        assert fresh.head("u1/none.mp4") is None
+    assert fresh.bucket_problem() is None
+    assert calls == ["head_bucket"] * 2  # the first missing object, then the explicit call
 
 
 # --------------------------------------------------------------------------- configuration

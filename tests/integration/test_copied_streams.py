@@ -1,0 +1,94 @@
+"""Where packets are copied rather than encoded (the overlay's no-op stream copy, a whole 1x
+framing clip's AAC audio), the output still follows the encoded outputs' rules: the video
+starts at time 0, the audio is no longer than the video, colours the source leaves unspecified
+are tagged BT.709, and the caller's progress and cancel are honoured."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import av
+import pytest
+
+import reelgpu
+
+AAC_FRAME_S = 1024 / 48000  # a copied track ends on a whole AAC frame
+REGION = {"highlight_regions": [{"start_time": 0, "end_time": 2, "keyframes": [
+    {"time": 0, "x": 60, "y": 60, "radiusX": 20, "radiusY": 20}, {"time": 2, "x": 90, "y": 60, "radiusX": 20,
+                                                                  "radiusY": 20}]}]}
+
+
+def encode(ffmpeg: str, dst: Path, *args: str, audio_s: float = 2.0) -> Path:
+    subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=2",
+                    "-f", "lavfi", "-i", f"sine=f=440:r=48000:d={audio_s}", "-c:v", "libx264", "-preset",
+                    "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", *args, str(dst)], check=True)
+    return dst
+
+
+def spans(path: Path) -> dict[str, tuple[float, float]]:
+    """(first timestamp, end) of the video and audio packets, in seconds."""
+    times: dict[str, list[tuple[float, float]]] = {}
+    with av.open(str(path)) as c:
+        for p in c.demux(c.streams.video[0], *c.streams.audio[:1]):
+            if p.pts is not None:
+                times.setdefault(p.stream.type, []).append((float(p.pts * p.time_base),
+                                                            float((p.pts + p.duration) * p.time_base)))
+    return {kind: (min(t for t, _ in ts), max(e for _, e in ts)) for kind, ts in times.items()}
+
+
+@pytest.fixture(scope="module")
+def long_audio(ffmpeg: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2.0 s of video under 2.6 s of AAC: the audio runs on past the last frame."""
+    return encode(ffmpeg, tmp_path_factory.mktemp("m") / "long_audio.mp4", audio_s=2.6)
+
+
+@pytest.mark.parametrize(("export", "spec"), [("framing", {}), ("overlay", {}), ("overlay", REGION)],
+                         ids=["framing whole clip", "overlay copy", "overlay drawn"])
+def test_audio_running_past_the_video_is_cut_at_its_end(long_audio: Path, tmp_path: Path, export: str,
+                                                        spec: dict) -> None:
+    result = getattr(reelgpu, export)(long_audio, tmp_path / "o.mp4", spec, device="cpu")
+    got = spans(result.output)
+    assert got["video"][1] == pytest.approx(2.0, abs=0.001)
+    assert 2.0 - AAC_FRAME_S <= got["audio"][1] <= 2.0 + AAC_FRAME_S  # was 2.6 s
+
+
+def test_a_transport_stream_copy_starts_at_zero(ffmpeg: str, tmp_path: Path) -> None:
+    """An MPEG-TS capture's clock starts where the broadcast was (1.4 s here); the copy, as every
+    encoded output, starts its video at 0 and keeps the audio in step."""
+    src = encode(ffmpeg, tmp_path / "capture.ts", "-f", "mpegts")
+    with av.open(str(src)) as c:
+        assert c.streams.video[0].start_time * c.streams.video[0].time_base > 1
+    result = reelgpu.overlay(src, tmp_path / "o.mp4", {}, device="cpu")
+    assert result.backend["encode"] == "copy"
+    got = spans(result.output)
+    assert got["video"] == (0.0, pytest.approx(2.0, abs=0.001))
+    assert got["audio"][0] == pytest.approx(0.0, abs=AAC_FRAME_S)
+    assert got["audio"][1] == pytest.approx(2.0, abs=AAC_FRAME_S)
+
+
+def colours(path: Path) -> tuple[str, str, str, str]:
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "stream=color_primaries,color_transfer,color_space,color_range", "-of",
+                          "default=nw=1:nk=1", str(path)], capture_output=True, text=True, check=True).stdout.split()
+    return tuple(out)  # type: ignore[return-value]
+
+
+def test_unspecified_colours_are_tagged_bt709_and_stated_ones_kept(ffmpeg: str, tmp_path: Path) -> None:
+    untagged = encode(ffmpeg, tmp_path / "untagged.mp4")
+    assert "bt709" not in colours(untagged)
+    copied = reelgpu.overlay(untagged, tmp_path / "a.mp4", {}, device="cpu").output
+    assert colours(copied) == ("tv", "bt709", "bt709", "bt709")
+    sd = encode(ffmpeg, tmp_path / "sd.mp4", "-color_primaries", "bt470bg", "-color_trc", "smpte170m",
+                "-colorspace", "bt470bg", "-color_range", "tv")
+    copied = reelgpu.overlay(sd, tmp_path / "b.mp4", {}, device="cpu").output
+    assert colours(copied) == colours(sd) == ("tv", "bt470bg", "smpte170m", "bt470bg")  # the picture's own
+
+
+def test_the_copy_reports_progress_and_honours_cancel(long_audio: Path, tmp_path: Path) -> None:
+    calls: list[tuple[int, int]] = []
+    result = reelgpu.overlay(long_audio, tmp_path / "o.mp4", {}, device="cpu", progress=lambda *a: calls.append(a))
+    assert calls == [(result.frames, result.frames)] and result.frames == 50
+    with pytest.raises(reelgpu.Cancelled):
+        reelgpu.overlay(long_audio, tmp_path / "c.mp4", {}, device="cpu", cancel=lambda: True)
+    assert not list(tmp_path.glob("c.mp4*"))
