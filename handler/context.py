@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from .errors import JobError, timeout_error
 from .progress import Progress, ProgressSender
@@ -18,11 +19,14 @@ class JobContext:
         self.cancel_event = threading.Event()
         self.deadline = time.monotonic() + settings.job_timeout_s
         self.progress = Progress(send, settings.progress_interval_s)
+        self.on_start: Callable[[], None] | None = None  # told when the worker thread takes the job
 
     def start_clock(self) -> None:
         """The job starts running now (it may have waited for a worker thread): its deadline
         is ``job_timeout_s`` from here."""
         self.deadline = time.monotonic() + self.settings.job_timeout_s
+        if self.on_start is not None:
+            self.on_start()
 
     @property
     def timed_out(self) -> bool:

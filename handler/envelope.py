@@ -75,7 +75,9 @@ def _where(trail: Trail, limit: int = 12) -> str:
 
 def _not_plain(trail: Trail, why: str, limit: int = 12) -> JobError:
     where = _where(trail, limit)
-    return JobError("INVALID_INPUT", f"{where}: {why}", field=where.removeprefix("input.") if trail else "input")
+    # A path cut short ("input.params.k.k...") names its shown part, a real field above the fault.
+    field = where.removesuffix("...").removeprefix("input.") if trail else "input"
+    return JobError("INVALID_INPUT", f"{where}: {why}", field=field)
 
 
 def check_plain_json(raw: Any) -> None:

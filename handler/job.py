@@ -19,12 +19,10 @@ import asyncio
 import contextlib
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import reelgpu
@@ -36,8 +34,8 @@ from .outputs import collect_outputs, local_output_name, name_sidecar_sources
 from .plan import plan_job
 from .progress import ProgressSender, default_sender
 from .publish import publish, reuse, success
-from .scratch import SCRATCH_PREFIX, sweep_stale
-from .settings import Settings
+from .scratch import job_folder, sweep_stale
+from .settings import Settings, env_number
 from .storage import Storage, storage_from_env
 
 log = logging.getLogger("handler.job")
@@ -60,12 +58,8 @@ def process(job: Mapping[str, Any], storage: Storage, ctx: JobContext) -> dict[s
                  job.get("id", "?"), env.job_id, env.output_key)
         return reused
 
-    scratch = ctx.settings.scratch_dir
-    if scratch:
-        Path(scratch).mkdir(parents=True, exist_ok=True)
-    sweep_stale(scratch, ctx.settings.job_timeout_s)
-    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=scratch, ignore_cleanup_errors=True) as tmp:
-        work = Path(tmp)
+    sweep_stale(ctx.settings.scratch_dir, ctx.settings.job_timeout_s)
+    with job_folder(ctx.settings.scratch_dir) as work:
         ctx.progress.report("download", 0.0, "checking inputs")
         t0 = time.monotonic()
         src, sources, names = fetch_inputs(plan, storage, work, ctx)
@@ -107,6 +101,7 @@ def run_job_sync(job: Mapping[str, Any], storage: Storage | None, ctx: JobContex
     """:func:`process` with every failure turned into the error contract. Never raises."""
     ctx.start_clock()  # the deadline counts from here, not from the queue for a worker thread
     try:
+        ctx.checkpoint()  # cancelled while it waited for the thread
         if storage is None:
             storage = storage_from_env()
         return process(job, storage, ctx)
@@ -149,14 +144,24 @@ async def run(job: Mapping[str, Any], *, storage: Storage | None = None, setting
         return error_result(exc)
     ctx = JobContext(settings, send or default_sender(job))
     loop = asyncio.get_running_loop()
+    started = asyncio.Event()
+    ctx.on_start = lambda: loop.call_soon_threadsafe(started.set)
     future = loop.run_in_executor(_executor(settings.concurrency), run_job_sync, job, storage, ctx)
     try:
         # The thread honours the deadline between frames; this outer limit covers a stage that
-        # cannot (a hung download or decoder): answer TIMEOUT and ask for a fresh worker.
+        # cannot (a hung download or decoder): answer TIMEOUT and ask for a fresh worker. Like
+        # the deadline, it counts from when a worker thread takes the job, not from the queue.
+        waiting = asyncio.ensure_future(started.wait())
+        try:
+            await asyncio.wait({future, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
         return await asyncio.wait_for(asyncio.shield(future), timeout=settings.job_timeout_s + CANCEL_GRACE_S)
     except asyncio.TimeoutError:
         ctx.cancel_event.set()
         log.error("%s | job did not stop at its deadline; asking for a fresh worker", job.get("id", "?"))
+        # The thread goes on until it notices: no update of it may land after this result.
+        await loop.run_in_executor(None, ctx.progress.close)
         return {**error_result(ctx.timeout_error()), "refresh_worker": True}
     except asyncio.CancelledError:
         # RunPod cancelled the job (or it expired): stop the thread between frames, give it time to
@@ -175,7 +180,7 @@ async def handler(job: dict[str, Any]) -> dict[str, Any]:
 def concurrency_modifier(current: int) -> int:
     """Jobs in flight per worker: ``REELGPU_CONCURRENCY`` (default 1; one GPU encodes one job
     at a time best). Must always return an int (runpod-python#458)."""
-    try:
-        return max(1, int(os.environ.get("REELGPU_CONCURRENCY", "1")))
+    try:  # the same reading as Settings.from_env (a bad value stopped the worker at start-up)
+        return env_number(os.environ, "REELGPU_CONCURRENCY", 1, minimum=1, integer=True)
     except ValueError:
         return 1

@@ -58,10 +58,13 @@ class Progress:
             if self._last_time is not None and now - self._last_time < self._min_interval:
                 return
             self._last_time, self._last, self._pct = now, (phase, pct), pct
-        try:
-            self._send({"progress": pct, "phase": phase, "message": message})
-        except Exception:  # progress is best effort; it must never fail a job
-            log.debug("progress update failed", exc_info=True)
+            # Sent under the lock (the sender only starts a post or writes a log line), so that
+            # close() cannot slip in between the check above and the post: it would then not
+            # wait for a post that lands after the result.
+            try:
+                self._send({"progress": pct, "phase": phase, "message": message})
+            except Exception:  # progress is best effort; it must never fail a job
+                log.debug("progress update failed", exc_info=True)
 
     def frames(self, done: int, total: int) -> None:
         """The export's ``progress(done_frames, total_frames)`` callback."""

@@ -26,6 +26,8 @@ def env_number(env: Mapping[str, str], name: str, default: float, *, minimum: fl
         raise ValueError(f"{name}={raw!r} is not a number") from None
     if not value >= minimum or value == float("inf"):  # NaN fails the comparison
         raise ValueError(f"{name}={raw!r} must be a finite number >= {minimum:g}")
+    if integer and value != int(value):  # 2.5 jobs at once, 0.5 clips: a typo, not a rounding
+        raise ValueError(f"{name}={raw!r} must be a whole number")
     return int(value) if integer else value
 
 
@@ -36,7 +38,8 @@ def limits_from_env(env: Mapping[str, str]) -> Limits:
         default = getattr(Limits(), f.name)
         name = f"REELGPU_LIMIT_{f.name.upper()}"
         if env.get(name):
-            overrides[f.name] = env_number(env, name, default, minimum=1e-9, integer=isinstance(default, int))
+            # 0 is a limit too (REELGPU_LIMIT_MAX_TEXT_LAYERS=0: no text layers).
+            overrides[f.name] = env_number(env, name, default, integer=isinstance(default, int))
     return Limits(**overrides)
 
 

@@ -307,8 +307,10 @@ class S3Storage:
         except (ClientError, BotoCoreError) as exc:
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") \
                 if isinstance(exc, ClientError) else None
-            if status in (403, 404):
-                return f"bucket {self.bucket!r} {'does not exist' if status == 404 else 'refuses these credentials'}", True
+            if status == 404:
+                return f"bucket {self.bucket!r} does not exist", True
+            if status == 403:  # maybe only this request: a token scoped to objects may not HEAD its bucket
+                return f"bucket {self.bucket!r} refuses HEAD with these credentials", False
             return f"bucket {self.bucket!r} cannot be reached ({_error_code(exc) or type(exc).__name__})", False
         self._bucket_checked = True
         return None

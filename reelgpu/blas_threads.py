@@ -10,7 +10,9 @@ limits itself would let the loop that ends last restore the cap another loop set
 at one thread for the rest of the process. And threadpoolctl lets only one thread at a time
 change OpenBLAS's pool (the first to set it, until its ``with`` block ends), so the cap is set
 and restored on one thread of ours, whichever export threads come and go. If the host itself
-holds a limit, threadpoolctl keeps ours from overriding it.
+holds a limit, threadpoolctl keeps ours from overriding it. (An OpenBLAS built on OpenMP, as
+some distributions ship it, limits per thread: there the cap set on our thread does not reach
+the export's threads. PyPI's numpy wheels use OpenBLAS's own pthreads pool, which is global.)
 """
 
 from __future__ import annotations
@@ -57,7 +59,18 @@ def _cap_at_one() -> Any:
 def _numpy_resampler_in_use() -> bool:
     from .ops import resample_native
 
-    return not resample_native.AVAILABLE
+    return not resample_native.enabled()  # not built, or REELGPU_RESAMPLER=numpy
+
+
+def _forget_in_child() -> None:
+    """A forked child has none of its parent's threads: a limits thread inherited by name only
+    would never run the child's work (submit().result() waited forever)."""
+    global _lock, _loops, _cap, _limits_thread
+    _lock, _loops, _cap, _limits_thread = threading.Lock(), 0, None, None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
 
 
 @contextmanager

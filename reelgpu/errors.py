@@ -78,10 +78,11 @@ class InputNotFound(ReelGpuError, FileNotFoundError):
 
     code = "INPUT_NOT_FOUND"
 
-    def __init__(self, message: str, *, filename: str | None = None, field: str | None = None) -> None:
+    def __init__(self, message: str, *, filename: str | None = None, field: str | None = None,
+                 errno_: int = errno.ENOENT) -> None:
         super().__init__(message, field=field)
         self.filename = filename
-        self.errno = errno.ENOENT  # as FileNotFoundError's own: code that checks errno keeps working
+        self.errno = errno_  # as Python's own: ENOENT, or EISDIR for a folder where a file goes
 
 
 class UnsupportedMedia(ReelGpuError):

@@ -3,6 +3,7 @@ assembly for re-timed clips, and running the frame loop into an MP4."""
 
 from __future__ import annotations
 
+import errno
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,7 +40,8 @@ def read_input(path: Path, field: str) -> bytes:
     except FileNotFoundError:
         raise InputNotFound(f"{field}: {path}: file not found", filename=str(path), field=field) from None
     except IsADirectoryError:
-        raise InputNotFound(f"{field}: {path}: a folder, not a file", filename=str(path), field=field) from None
+        raise InputNotFound(f"{field}: {path}: a folder, not a file", filename=str(path), field=field,
+                            errno_=errno.EISDIR) from None
 
 
 def given_inputs(src: StrPath, sources: Mapping[str, StrPath] | None) -> list[Path]:

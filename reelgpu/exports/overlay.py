@@ -14,7 +14,7 @@ from typing import Any
 
 from ..backends import fit_to_inputs, retry_on_cpu, select_backend
 from ..device import Device
-from ..errors import Cancelled, InvalidSpec
+from ..errors import InvalidSpec
 from ..frames import Planes
 from ..limits import DEFAULT_LIMITS, Limits, check_output_length, check_spec_limits
 from ..media.decode_cpu import DecodedFrame
@@ -159,12 +159,10 @@ def overlay(src: StrPath, dst: StrPath, spec: OverlaySpec | Mapping[str, Any], *
     include_audio = spec.include_audio and info.has_audio
 
     if not any(r.track for r in regions) and not texts:
-        # Nothing to draw: a stream copy with +faststart, no re-encode. One step, so the caller's
-        # cancel is asked once before it and progress told once after it.
-        if cancel is not None and cancel():
-            raise Cancelled("cancelled before the stream copy")
+        # Nothing to draw: a stream copy with +faststart, no re-encode. No frames either, so
+        # progress is told once, when it is done; cancel is asked as packets go.
         dst.parent.mkdir(parents=True, exist_ok=True)
-        remux_faststart(src, dst, video_duration_s=info.duration_s, include_audio=include_audio)
+        remux_faststart(src, dst, video_duration_s=info.duration_s, include_audio=include_audio, cancel=cancel)
         if progress is not None:
             progress(info.frame_count, info.frame_count)
         total = time.perf_counter() - started

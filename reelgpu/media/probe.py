@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import math
 import struct
@@ -398,8 +399,9 @@ def probe(path: StrPath) -> MediaInfo:
     """
     path = Path(path)
     if not path.is_file():
-        raise InputNotFound(f"{path}: {'a folder, not a file' if path.is_dir() else 'file not found'}",
-                            filename=str(path))
+        folder = path.is_dir()
+        raise InputNotFound(f"{path}: {'a folder, not a file' if folder else 'file not found'}",
+                            filename=str(path), errno_=errno.EISDIR if folder else errno.ENOENT)
     if path.stat().st_size == 0:
         raise CorruptMedia(f"{path}: file is empty")
     kind = sniff_container(path)

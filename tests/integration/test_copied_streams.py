@@ -53,6 +53,20 @@ def test_audio_running_past_the_video_is_cut_at_its_end(long_audio: Path, tmp_pa
     assert 2.0 - AAC_FRAME_S <= got["audio"][1] <= 2.0 + AAC_FRAME_S  # was 2.6 s
 
 
+def packets(path: Path, kind: str) -> list[bytes]:
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0] if kind == "video" else c.streams.audio[0]
+        return [bytes(p) for p in c.demux(stream) if p.size]
+
+
+def test_a_plain_mp4_is_copied_packet_for_packet(sample_30: Path, tmp_path: Path) -> None:
+    """Audio no longer than its video loses nothing, not even the AAC priming packet before
+    time 0 (its edit list hides it; the decoder needs it for the first real samples)."""
+    copied = reelgpu.overlay(sample_30, tmp_path / "o.mp4", {}, device="cpu").output
+    for kind in ("video", "audio"):
+        assert packets(copied, kind) == packets(sample_30, kind)
+
+
 def test_a_transport_stream_copy_starts_at_zero(ffmpeg: str, tmp_path: Path) -> None:
     """An MPEG-TS capture's clock starts where the broadcast was (1.4 s here); the copy, as every
     encoded output, starts its video at 0 and keeps the audio in step."""
@@ -85,10 +99,16 @@ def test_unspecified_colours_are_tagged_bt709_and_stated_ones_kept(ffmpeg: str, 
     assert colours(copied) == colours(sd) == ("tv", "bt470bg", "smpte170m", "bt470bg")  # the picture's own
 
 
-def test_the_copy_reports_progress_and_honours_cancel(long_audio: Path, tmp_path: Path) -> None:
+def test_the_copy_reports_progress_and_honours_cancel(long_audio: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[int, int]] = []
     result = reelgpu.overlay(long_audio, tmp_path / "o.mp4", {}, device="cpu", progress=lambda *a: calls.append(a))
     assert calls == [(result.frames, result.frames)] and result.frames == 50
     with pytest.raises(reelgpu.Cancelled):
         reelgpu.overlay(long_audio, tmp_path / "c.mp4", {}, device="cpu", cancel=lambda: True)
+    asked: list[int] = []
+    monkeypatch.setattr("reelgpu.media.remux.CANCEL_EVERY", 16)  # a game video's thousands, in small
+    with pytest.raises(reelgpu.Cancelled, match="during the stream copy"):  # asked as packets go
+        reelgpu.overlay(long_audio, tmp_path / "c.mp4", {}, device="cpu",
+                        cancel=lambda: asked.append(1) or len(asked) > 1)
     assert not list(tmp_path.glob("c.mp4*"))

@@ -468,6 +468,23 @@ def test_every_progress_post_lands_before_the_result(local_job: Any) -> None:
     assert all(t <= returned for t, _ in landed)
 
 
+def test_close_waits_for_an_update_being_sent() -> None:
+    """close() between report()'s check and its post would not wait for that post."""
+    events: list[str] = []
+    closer: list[threading.Thread] = []
+
+    def send(_payload: dict[str, Any]) -> None:
+        closer.append(threading.Thread(target=lambda: (progress.close(), events.append("closed"))))
+        closer[0].start()
+        time.sleep(0.2)
+        events.append("sent")
+
+    progress = Progress(send, min_interval=0.0)
+    progress.report("upload", 0.5)
+    closer[0].join()
+    assert events == ["sent", "closed"]
+
+
 def test_a_closed_progress_sends_nothing() -> None:
     sent: list[dict[str, Any]] = []
     progress = Progress(sent.append, min_interval=0.0)
@@ -484,6 +501,52 @@ def test_the_deadline_starts_when_the_job_does(local_job: Any) -> None:
     time.sleep(2.2)  # queued behind another job longer than its whole deadline
     out = hjob.run_job_sync(job, storage, ctx)
     assert out["status"] == "success", out
+
+
+def test_the_outer_limit_also_starts_when_the_job_does(local_job: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's last-resort limit (deadline + grace) counted from when the job was taken:
+    one queued behind another job for longer than that was answered TIMEOUT (and the worker
+    retired) after a fraction of a second of its own work."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    storage, settings, job = local_job
+    monkeypatch.setattr(hjob, "_EXECUTOR", ThreadPoolExecutor(max_workers=1))  # one thread: a queue
+    monkeypatch.setattr(hjob, "CANCEL_GRACE_S", 0.5)
+    settings = dataclasses.replace(settings, job_timeout_s=4.0)
+
+    async def scenario() -> dict[str, Any]:
+        blocker = hjob._EXECUTOR.submit(time.sleep, 5.0)  # longer than deadline + grace
+        try:
+            return await hjob.run(job, storage=storage, settings=settings)
+        finally:
+            blocker.result()
+
+    out = asyncio.run(scenario())
+    assert out["status"] == "success", out
+
+
+def test_no_progress_lands_after_a_timeout_answer(local_job: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stage that overruns the deadline: the worker answers TIMEOUT while its thread goes on;
+    the thread's later updates must not follow that answer."""
+    storage, settings, job = local_job
+    monkeypatch.setattr(hjob, "CANCEL_GRACE_S", 0.2)
+    settings = dataclasses.replace(settings, job_timeout_s=0.5)
+    posts: list[tuple[float, dict[str, Any]]] = []
+    real_export = reelgpu.framing
+
+    def stuck_export(*args: Any, progress: Any = None, **kwargs: Any) -> Any:
+        for i in range(30):  # a stage that does not look at cancel, reporting as it goes
+            time.sleep(0.05)
+            progress(i, 30)
+        return real_export(*args, progress=progress, **kwargs)
+
+    monkeypatch.setattr(reelgpu, "framing", stuck_export)
+    out = asyncio.run(hjob.run(job, storage=storage, settings=settings,
+                               send=lambda p: posts.append((time.monotonic(), p))))
+    answered = time.monotonic()
+    assert out["code"] == "TIMEOUT" and out["refresh_worker"] is True
+    time.sleep(1.6)  # the thread finishes its stage meanwhile
+    assert [p for t, p in posts if t > answered] == []
 
 
 def test_the_sdk_post_is_where_progress_expects_it() -> None:

@@ -94,3 +94,27 @@ def test_the_host_environment_is_left_alone() -> None:
     env = {k: v for k, v in os.environ.items() if k != "KMP_DUPLICATE_LIB_OK"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "None"
+
+
+def test_numpy_resampler_switch_takes_the_cap(default_threads: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """REELGPU_RESAMPLER=numpy runs the numpy passes (BLAS) even where the compiled ones exist."""
+    monkeypatch.setenv("REELGPU_RESAMPLER", "numpy")
+    with one_blas_thread():
+        assert blas_threads() == [1]
+    assert blas_threads() == [default_threads]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
+def test_a_forked_child_can_cap_blas(default_threads: int) -> None:
+    """The limits thread is not inherited by a forked child; the child must not wait on it."""
+    code = ("import os, sys, numpy\n"
+            "from reelgpu.blas_threads import one_blas_thread\n"
+            "with one_blas_thread(needed=True): pass\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    with one_blas_thread(needed=True): pass\n"
+            "    os._exit(0)\n"
+            "_, status = os.waitpid(pid, 0)\n"
+            "sys.exit(os.waitstatus_to_exitcode(status))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr

@@ -70,6 +70,9 @@ def test_missing_input_keeps_filename(tmp_path: Path) -> None:
         reelgpu.framing(missing, tmp_path / "out.mp4", {})
     assert isinstance(err.value, reelgpu.InputNotFound)
     assert err.value.filename == str(missing) and err.value.errno == errno.ENOENT
+    with pytest.raises(reelgpu.InputNotFound) as err:
+        reelgpu.framing(tmp_path, tmp_path / "out.mp4", {})  # a folder where the video goes
+    assert err.value.errno == errno.EISDIR
 
 
 def test_library_arguments_are_fields(tmp_path: Path, sample_30: Path) -> None:
@@ -155,3 +158,12 @@ def test_non_json_values_name_their_place() -> None:
     with pytest.raises(JobError) as err:
         parse_envelope([])
     assert err.value.field == "input"
+    deep: dict = {}
+    node = deep
+    for _ in range(100):
+        node["k"] = {}
+        node = node["k"]
+    with pytest.raises(JobError, match="nested deeper") as err:
+        check_plain_json({"params": deep})
+    assert err.value.field == "params.k.k.k.k.k.k.k"  # the path as far as it is shown: a real field
+    assert not err.value.field.endswith(".")

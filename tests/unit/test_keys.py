@@ -259,6 +259,8 @@ def test_scratch_names_become_keys_in_one_pass() -> None:
     ("REELGPU_JOB_TIMEOUT_S", "nan", "REELGPU_JOB_TIMEOUT_S='nan' must be a finite number"),
     ("REELGPU_MAX_INPUT_BYTES", "inf", "REELGPU_MAX_INPUT_BYTES='inf' must be a finite number"),
     ("REELGPU_CONCURRENCY", "two", "REELGPU_CONCURRENCY='two' is not a number"),
+    ("REELGPU_CONCURRENCY", "2.5", "REELGPU_CONCURRENCY='2.5' must be a whole number"),
+    ("REELGPU_LIMIT_MAX_CLIPS", "0.5", "REELGPU_LIMIT_MAX_CLIPS='0.5' must be a whole number"),
     ("REELGPU_PROGRESS_INTERVAL_S", "-1", "REELGPU_PROGRESS_INTERVAL_S='-1' must be a finite number >= 0"),
 ])
 def test_a_bad_setting_names_its_variable(name: str, raw: str, says: str) -> None:
@@ -273,3 +275,12 @@ def test_r2_part_size_under_five_mib_is_refused() -> None:
           "R2_BUCKET_NAME": "b", "REELGPU_S3_PART_MIB": "4"}
     with pytest.raises(ValueError, match=r"REELGPU_S3_PART_MIB='4' must be a finite number >= 5"):
         storage_from_env(r2)
+
+
+def test_settings_and_the_concurrency_modifier_read_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    from handler.job import concurrency_modifier
+
+    for raw, jobs in [("4", 4), ("4.0", 4), ("1e1", 10), ("", 1)]:
+        monkeypatch.setenv("REELGPU_CONCURRENCY", raw)
+        assert concurrency_modifier(1) == jobs == Settings.from_env().concurrency
+    assert Settings.from_env({"REELGPU_LIMIT_MAX_TEXT_LAYERS": "0"}).limits.max_text_layers == 0  # a limit too
