@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 import reelgpu
@@ -97,6 +98,53 @@ def test_unspecified_colours_are_tagged_bt709_and_stated_ones_kept(ffmpeg: str, 
                 "-colorspace", "bt470bg", "-color_range", "tv")
     copied = reelgpu.overlay(sd, tmp_path / "b.mp4", {}, device="cpu").output
     assert colours(copied) == colours(sd) == ("tv", "bt470bg", "smpte170m", "bt470bg")  # the picture's own
+
+
+def decoded(path: Path) -> tuple[tuple[int, int, int, int], list[np.ndarray]]:
+    """The colours the decoder reads from the stream itself (its VUI), and every frame."""
+    with av.open(str(path)) as c:
+        frames = list(c.decode(video=0))
+    first = frames[0]
+    return ((first.color_primaries, first.color_trc, first.colorspace, first.color_range),
+            [f.to_ndarray() for f in frames])
+
+
+@pytest.mark.parametrize(("codec", "container"), [("libx264", "mp4"), ("libx265", "mp4"), ("libx264", "mkv")])
+def test_the_streams_own_colours_say_bt709_too(ffmpeg: str, tmp_path: Path, codec: str, container: str) -> None:
+    """Decoders (browsers among them) read the colours from the stream's parameter sets, not
+    the container's box: an untagged H.264/HEVC source gets BT.709 written there as well, and
+    not one picture changes."""
+    if codec not in av.codecs_available:
+        pytest.skip(f"this PyAV's FFmpeg has no {codec} encoder")
+    src = tmp_path / f"untagged.{container}"
+    subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=1",
+                    "-c:v", codec, "-pix_fmt", "yuv420p", *(["-x265-params", "log-level=error"] if "265" in codec else []),
+                    str(src)], check=True)
+    before, frames = decoded(src)
+    assert before[:3] == (2, 2, 2)  # unspecified
+    copied = reelgpu.overlay(src, tmp_path / "o.mp4", {}, device="cpu").output
+    after, copied_frames = decoded(copied)
+    assert after == (1, 1, 1, 1)  # BT.709, limited range
+    assert len(copied_frames) == len(frames) and all(np.array_equal(a, b) for a, b in zip(frames, copied_frames))
+
+
+@pytest.mark.parametrize(("name", "args"), [
+    ("bframes.mkv", ["-c:v", "libx264", "-bf", "3"]),  # Matroska: no decode times on the first packets
+    ("bframes.avi", ["-c:v", "libx264", "-bf", "2"]),
+    ("bframes.mov", ["-c:v", "libx264", "-bf", "3"]),
+    ("bframes.ts", ["-c:v", "libx264", "-bf", "3", "-f", "mpegts"]),
+])
+def test_every_frame_is_copied(ffmpeg: str, tmp_path: Path, name: str, args: list[str]) -> None:
+    """The copy of a B-frame stream from a Matroska file lost its first two frames (23 of 25):
+    they come without a decode time and were dropped as empty end-of-stream packets."""
+    src = tmp_path / name
+    subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=1",
+                    "-pix_fmt", "yuv420p", *args, str(src)], check=True)
+    _, frames = decoded(src)
+    result = reelgpu.overlay(src, tmp_path / "o.mp4", {}, device="cpu")
+    _, copied = decoded(result.output)
+    assert result.backend["encode"] == "copy" and len(frames) == 25
+    assert len(copied) == len(frames) and all(np.array_equal(a, b) for a, b in zip(frames, copied))
 
 
 def test_the_copy_reports_progress_and_honours_cancel(long_audio: Path, tmp_path: Path,
