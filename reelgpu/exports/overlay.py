@@ -158,7 +158,10 @@ def overlay(src: StrPath, dst: StrPath, spec: OverlaySpec | Mapping[str, Any], *
     texts = _load_text_layers(spec, info.width, info.height, sources)
     include_audio = spec.include_audio and info.has_audio
 
-    if not any(r.track for r in regions) and not texts:
+    # AVI stores no presentation times: FFmpeg's guesses (late by a frame, out of order with
+    # B-frames) would be copied as they are, so an AVI is decoded (its times corrected as the
+    # decoders do) and encoded even with nothing to draw.
+    if not any(r.track for r in regions) and not texts and info.container != "avi":
         # Nothing to draw: a stream copy with +faststart, no re-encode. No frames either, so
         # progress is told once, when it is done; cancel is asked as packets go.
         dst.parent.mkdir(parents=True, exist_ok=True)

@@ -68,7 +68,7 @@ def remux_faststart(src: StrPath, dst: StrPath, *, video_duration_s: float, incl
 
 def _with_decode_times(packets: Iterable[av.Packet], video: av.video.stream.VideoStream) -> Iterator[av.Packet]:
     """The packets that carry data, each video packet with a decode time (the MP4 muxer needs
-    one). Matroska stores presentation times only, and FFmpeg derives decode times once it
+    one) and the last one at least a frame long. Matroska stores presentation times only, and FFmpeg derives decode times once it
     knows how a stream reorders its frames: the first packets of a B-frame stream come without
     (they were taken for the demuxer's empty end-of-stream packets and dropped, and the copy
     lost its first frames). They get times a frame apart before the first known one; a stream
@@ -76,6 +76,12 @@ def _with_decode_times(packets: Iterable[av.Packet], video: av.video.stream.Vide
     rate = video.guessed_rate or video.average_rate
     step = max(1, round(1 / (rate * video.time_base))) if rate and video.time_base else 1
     held: list[av.Packet] = []
+    last: list[av.Packet] = []  # the latest video packet, held until we know whether it is the last
+
+    def video_packet(packet: av.Packet) -> Iterator[av.Packet]:
+        yield from last
+        last[:] = [packet]
+
     for packet in packets:
         if packet.size == 0 or (packet.dts is None and packet.pts is None):
             continue  # the demuxer's end-of-stream flush packets
@@ -87,15 +93,21 @@ def _with_decode_times(packets: Iterable[av.Packet], video: av.video.stream.Vide
         else:
             for k, early in enumerate(held):
                 early.dts = packet.dts - (len(held) - k) * step
-                yield early
+                yield from video_packet(early)
             held.clear()
-            yield packet
+            yield from video_packet(packet)
     if held:
         order = sorted(p.pts for p in held)
         delay = max(o - p.pts for o, p in zip(order, held))
         for o, p in zip(order, held):
             p.dts = o - delay
-            yield p
+            yield from video_packet(p)
+    # The last frame lasts at least a frame: a source cut by its edit list can end it a fraction
+    # of a millisecond after it starts, and the MP4's edit list (in milliseconds) then ended
+    # before it, losing the frame.
+    for final in last:
+        final.duration = max(final.duration or 0, step)
+        yield final
 
 
 def _within(packet: av.Packet, shift: int, video_duration_s: float) -> bool:

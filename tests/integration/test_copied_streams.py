@@ -130,7 +130,6 @@ def test_the_streams_own_colours_say_bt709_too(ffmpeg: str, tmp_path: Path, code
 
 @pytest.mark.parametrize(("name", "args"), [
     ("bframes.mkv", ["-c:v", "libx264", "-bf", "3"]),  # Matroska: no decode times on the first packets
-    ("bframes.avi", ["-c:v", "libx264", "-bf", "2"]),
     ("bframes.mov", ["-c:v", "libx264", "-bf", "3"]),
     ("bframes.ts", ["-c:v", "libx264", "-bf", "3", "-f", "mpegts"]),
 ])
@@ -145,6 +144,36 @@ def test_every_frame_is_copied(ffmpeg: str, tmp_path: Path, name: str, args: lis
     _, copied = decoded(result.output)
     assert result.backend["encode"] == "copy" and len(frames) == 25
     assert len(copied) == len(frames) and all(np.array_equal(a, b) for a, b in zip(frames, copied))
+
+
+def test_a_cut_last_frame_is_kept(ffmpeg: str, tmp_path: Path) -> None:
+    """A file cut by stream copy (``ffmpeg -ss ... -c copy``): its edit list ends a fraction of
+    a millisecond after the last frame starts, and the copy's edit list (whole milliseconds)
+    ended before it, losing that frame."""
+    pre, src = tmp_path / "pre.mov", tmp_path / "cut.mov"
+    subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-itsoffset", "0.05", "-f", "lavfi", "-i",
+                    "testsrc2=size=160x90:rate=30000/1001:duration=2", "-f", "lavfi", "-i",
+                    "sine=sample_rate=44100:duration=3", "-map", "0:v", "-map", "1:a", "-c:a", "libmp3lame",
+                    "-vf", "select='not(eq(mod(n,5),2))'", "-vsync", "vfr", "-c:v", "mpeg4", "-g", "10",
+                    str(pre)], check=True)
+    subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-ss", "0.37", "-i", str(pre), "-c", "copy", str(src)],
+                   check=True)
+    _, frames = decoded(src)
+    _, copied = decoded(reelgpu.overlay(src, tmp_path / "o.mp4", {}, device="cpu").output)
+    assert len(copied) == len(frames) and all(np.array_equal(a, b) for a, b in zip(frames, copied))
+
+
+def test_an_avi_is_encoded_even_with_nothing_to_draw(ffmpeg: str, tmp_path: Path) -> None:
+    """AVI stores no presentation times: a copy carried FFmpeg's guesses (the first frame a
+    frame late, B-frames out of order, "non monotonically increasing dts")."""
+    src = tmp_path / "bframes.avi"
+    subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=1",
+                    "-pix_fmt", "yuv420p", "-c:v", "libx264", "-bf", "2", str(src)], check=True)
+    result = reelgpu.overlay(src, tmp_path / "o.mp4", {}, device="cpu")
+    assert result.backend["encode"] == "libx264" and result.frames == 25
+    with av.open(str(result.output)) as c:
+        times = [float(f.time) for f in c.decode(video=0)]
+    assert times == sorted(times) and times[0] == 0.0 and len(times) == 25
 
 
 def test_the_copy_reports_progress_and_honours_cancel(long_audio: Path, tmp_path: Path,
