@@ -148,8 +148,10 @@ def encoded_audio(samples: np.ndarray, encode: EncodeSettings) -> AudioFeed:
 
 def can_copy_audio(info: MediaInfo) -> bool:
     """Whether the source's audio packets can go into the output as they are: every output's
-    audio is AAC (CONTRACT.md, "Encoding"); MP3, Opus or PCM is decoded and encoded instead."""
-    return info.audio_codec == "aac"
+    audio is AAC (CONTRACT.md, "Encoding"); MP3, Opus or PCM is decoded and encoded instead.
+    So is AAC whose parameters FFmpeg did not find in the header (an M2TS whose audio starts
+    late: sample rate 0), which the MP4 muxer refuses to copy; decoding reads them."""
+    return info.audio_codec == "aac" and bool(info.audio_sample_rate)
 
 
 def whole_source_audio(path: Path, info: MediaInfo, seconds: float, encode: EncodeSettings) -> AudioFeed:

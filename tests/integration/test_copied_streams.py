@@ -176,6 +176,22 @@ def test_an_avi_is_encoded_even_with_nothing_to_draw(ffmpeg: str, tmp_path: Path
     assert times == sorted(times) and times[0] == 0.0 and len(times) == 25
 
 
+def test_audio_whose_parameters_ffmpeg_did_not_find(ffmpeg: str, tmp_path: Path) -> None:
+    """An M2TS whose audio starts 0.3 s after its 60 fps video: PyAV's FFmpeg reports the AAC
+    stream with sample rate 0, and the MP4 muxer refused to copy it (CorruptMedia from
+    framing and overlay alike). Such audio is decoded and encoded instead."""
+    src = tmp_path / "late_audio.m2ts"
+    subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x180:rate=60:duration=1.5", "-itsoffset", "0.3", "-f", "lavfi", "-i",
+                    "sine=sample_rate=44100:duration=2", "-map", "0:v", "-map", "1:a", "-c:v", "libx264",
+                    "-c:a", "aac", "-f", "mpegts", "-mpegts_m2ts_mode", "1", str(src)], check=True)
+    if reelgpu.probe(src).audio_sample_rate:
+        pytest.skip("this PyAV's FFmpeg finds the audio's parameters: the case does not arise")
+    for export in (reelgpu.framing, reelgpu.overlay):
+        result = export(src, tmp_path / f"{export.__name__}.mp4", {}, device="cpu")
+        assert result.has_audio and reelgpu.probe(result.output).audio_sample_rate == 48000
+
+
 def test_the_copy_reports_progress_and_honours_cancel(long_audio: Path, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[int, int]] = []
