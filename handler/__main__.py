@@ -50,7 +50,6 @@ def fitness_check() -> None:
     """Validate the configuration and log the capability table; exit 1 when unfit."""
     from reelgpu import capabilities
 
-    from .scratch import sweep_stale
     from .settings import Settings
     from .storage import StorageConfigError, storage_from_env
 
@@ -62,7 +61,6 @@ def fitness_check() -> None:
         sys.exit(1)
     log.info("storage: %s; device=%s; job timeout %gs", storage.describe(), settings.device,
              settings.job_timeout_s)
-    sweep_stale(settings.scratch_dir, settings.job_timeout_s)
     problem = storage.bucket_problem() if hasattr(storage, "bucket_problem") else None
     if problem is not None:
         why, certain = problem

@@ -116,7 +116,8 @@ def payload_size(raw: Any) -> int:
     try:
         return len(json.dumps(raw, ensure_ascii=False, allow_nan=False).encode("utf-8"))
     except UnicodeEncodeError:
-        raise JobError("INVALID_INPUT", "input: a string holds a lone surrogate (not valid Unicode)", field="input") from None
+        raise JobError("INVALID_INPUT", "input: a string holds a lone surrogate (not valid Unicode)",
+                       field="input") from None
     except (TypeError, ValueError, RecursionError):
         raise JobError("INVALID_INPUT", "input: not JSON-serialisable", field="input") from None
 

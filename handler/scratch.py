@@ -4,8 +4,8 @@ A job's folder is removed whatever happens to the job, but not when the process 
 (SIGKILL, the OOM killer): with multi-GB game inputs, a few such deaths on a container that
 restarts on the same disk would fill it, and every later job would fail with "not enough
 scratch space". So each job holds an exclusive lock (``flock``) on a file in its folder while
-it runs; the kernel releases it when the process dies, however it dies. At start-up and before
-each job, folders whose lock can be taken and that were last written a minute ago are removed
+it runs; the kernel releases it when the process dies, however it dies. Before each job makes
+its own, folders whose lock can be taken and that were last written a minute ago are removed
 (a new folder exists for a moment before its lock is taken: the minute covers another
 process's; in this process folder set-up and sweeps take turns). That holds for any mix of
 workers and deadlines sharing the scratch folder (an age rule alone removed a live job's folder

@@ -146,12 +146,17 @@ def encoded_audio(samples: np.ndarray, encode: EncodeSettings) -> AudioFeed:
     return EncodedAudio(samples, encode.audio_bitrate_bps)
 
 
+def audio_parameters_known(info: MediaInfo) -> bool:
+    """Whether FFmpeg found the audio's parameters in the header: the MP4 muxer refuses to copy
+    packets without them (an M2TS whose audio starts late reads as 0 Hz); decoding reads them."""
+    return bool(info.audio_sample_rate)
+
+
 def can_copy_audio(info: MediaInfo) -> bool:
     """Whether the source's audio packets can go into the output as they are: every output's
-    audio is AAC (CONTRACT.md, "Encoding"); MP3, Opus or PCM is decoded and encoded instead.
-    So is AAC whose parameters FFmpeg did not find in the header (an M2TS whose audio starts
-    late: sample rate 0), which the MP4 muxer refuses to copy; decoding reads them."""
-    return info.audio_codec == "aac" and bool(info.audio_sample_rate)
+    audio is AAC (CONTRACT.md, "Encoding"); MP3, Opus or PCM is decoded and encoded instead,
+    and so is AAC whose parameters are not known (:func:`audio_parameters_known`)."""
+    return info.audio_codec == "aac" and audio_parameters_known(info)
 
 
 def whole_source_audio(path: Path, info: MediaInfo, seconds: float, encode: EncodeSettings) -> AudioFeed:

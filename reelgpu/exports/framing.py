@@ -98,8 +98,8 @@ def _plan_clip(i: int, clip: FramingClip, path: Path, info: MediaInfo) -> ClipPl
     trim_start, trim_end = seg.trim if seg else (0.0, None)
     trim_end = duration if trim_end is None else min(trim_end, duration)
     if trim_start >= trim_end:
-        raise InvalidSpec(f"{where}.segment_data: trim start ({trim_start}) is not before the clip's end ({trim_end:.3f} s)",
-                          field=f"{where}.segment_data")
+        raise InvalidSpec(f"{where}.segment_data: trim start ({trim_start}) is not before the clip's end "
+                          f"({trim_end:.3f} s)", field=f"{where}.segment_data")
     segments = [(s.start, s.end, s.speed) for s in (seg.segments if seg else [])]
     fps = float(info.fps)
     keys = [((k.time if k.time is not None else k.frame / fps), (k.x, k.y, k.width, k.height)) for k in clip.keyframes]

@@ -29,6 +29,7 @@ from ..specs import HighlightRegion, OverlaySpec, parse_spec
 from ..timeline import OutputFrame, Pick, Track
 from ._common import (
     Probes,
+    audio_parameters_known,
     check_destination,
     given_inputs,
     read_input,
@@ -160,9 +161,9 @@ def overlay(src: StrPath, dst: StrPath, spec: OverlaySpec | Mapping[str, Any], *
 
     # AVI stores no presentation times: FFmpeg's guesses (late by a frame, out of order with
     # B-frames) would be copied as they are, so an AVI is decoded (its times corrected as the
-    # decoders do) and encoded even with nothing to draw. So is audio whose parameters FFmpeg
-    # did not find (sample rate 0): the MP4 muxer refuses to copy it.
-    copyable = info.container != "avi" and (not include_audio or bool(info.audio_sample_rate))
+    # decoders do) and encoded even with nothing to draw; so is audio the MP4 muxer refuses to
+    # copy (its parameters unknown).
+    copyable = info.container != "avi" and (not include_audio or audio_parameters_known(info))
     if not any(r.track for r in regions) and not texts and copyable:
         # Nothing to draw: a stream copy with +faststart, no re-encode. No frames either, so
         # progress is told once, when it is done; cancel is asked as packets go.

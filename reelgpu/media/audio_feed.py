@@ -20,10 +20,26 @@ class AudioFeed(Protocol):
     def finish(self, out: av.container.OutputContainer) -> None: ...
 
 
+def start_s(packet: av.Packet, shift: int) -> float:
+    """When an audio packet starts on the output's clock (its stream's ticks less ``shift``)."""
+    start = packet.pts if packet.pts is not None else packet.dts
+    return float((start - shift) * packet.time_base)
+
+
+def plays_within(packet: av.Packet, shift: int, end_s: float) -> bool:
+    """Whether a copied audio packet belongs in an output whose video spans ``[0, end_s)``: it
+    starts before the video ends and ends at or after its start. A packet that starts before 0
+    stays: an MP4's AAC begins with a priming packet at -1024 samples (hidden by its edit list)
+    that the decoder needs for the first real samples. The one rule of every audio copy (the
+    framing/overlay passthrough and the overlay's stream copy)."""
+    t = start_s(packet, shift)
+    return t + float(packet.duration * packet.time_base) >= 0 and t < end_s
+
+
 class PassthroughAudio:
     """Copies the source's audio packets bit-exactly (timing unchanged, no re-encode), up to
-    ``end_s`` (the video's length): packets starting later are left out, so audio that runs on
-    past the source's last frame does not make the output longer than its video."""
+    ``end_s`` (the video's length), by :func:`plays_within`: audio that runs on past the
+    source's last frame does not make the output longer than its video."""
 
     def __init__(self, src: str | Path, end_s: float = float("inf")) -> None:
         self._name = Path(src).name
@@ -58,16 +74,17 @@ class PassthroughAudio:
             raise CorruptMedia(f"{self._name}: its audio packets cannot be copied ({exc.__class__.__name__})") from None
 
     def _copy_until(self, out: av.container.OutputContainer, t_s: float) -> None:
-        tb = self._in_stream.time_base
         while True:
             packet = self._pending or next(self._packets, None)
             self._pending = None
             if packet is None:
                 return
-            t = float((packet.dts - self._shift) * tb)
+            t = start_s(packet, self._shift)
             if t > t_s or t >= self._end_s:  # at the video's end, the rest of the track stays out
                 self._pending = packet
                 return
+            if not plays_within(packet, self._shift, self._end_s):
+                continue  # over before the first frame
             packet.pts = None if packet.pts is None else packet.pts - self._shift
             packet.dts -= self._shift
             packet.stream = self._out_stream

@@ -12,6 +12,7 @@ import av.bitstream
 from ..errors import Cancelled, CorruptMedia
 from ..result import CancelCheck, StrPath
 from .atomic import published
+from .audio_feed import plays_within
 from .probe import open_media
 from .writer import BT709, RANGE_TV
 
@@ -30,8 +31,8 @@ def remux_faststart(src: StrPath, dst: StrPath, *, video_duration_s: float, incl
     the first frame, are left out) and, where the source leaves its colours unspecified, BT.709
     tags: in the MP4's ``colr`` box, and for H.264/HEVC from MP4/MOV/Matroska in the stream's
     own parameter sets too (FFmpeg's ``h264_metadata``/``hevc_metadata`` filters; decoders read
-    those, and the slice data is not touched). ``cancel()`` is asked every :data:`CANCEL_EVERY` packets (a game video
-    is gigabytes) and True raises ``Cancelled``.
+    those, and the slice data is not touched). ``cancel()`` is asked every
+    :data:`CANCEL_EVERY` packets (a game video is gigabytes) and True raises ``Cancelled``.
     """
     dst = Path(dst)
     try:
@@ -50,7 +51,7 @@ def remux_faststart(src: StrPath, dst: StrPath, *, video_duration_s: float, incl
                 if cancel is not None and n % CANCEL_EVERY == 0 and cancel():
                     raise Cancelled(f"cancelled during the stream copy, at packet {n}")
                 index = packet.stream.index
-                if index != video.index and not _within(packet, shift[index], video_duration_s):
+                if index != video.index and not plays_within(packet, shift[index], video_duration_s):
                     continue
                 packet.dts -= shift[index]
                 if packet.pts is not None:
@@ -68,11 +69,13 @@ def remux_faststart(src: StrPath, dst: StrPath, *, video_duration_s: float, incl
 
 def _with_decode_times(packets: Iterable[av.Packet], video: av.video.stream.VideoStream) -> Iterator[av.Packet]:
     """The packets that carry data, each video packet with a decode time (the MP4 muxer needs
-    one) and the last one at least a frame long. Matroska stores presentation times only, and FFmpeg derives decode times once it
-    knows how a stream reorders its frames: the first packets of a B-frame stream come without
-    (they were taken for the demuxer's empty end-of-stream packets and dropped, and the copy
-    lost its first frames). They get times a frame apart before the first known one; a stream
-    that never gets any, its presentation times in order, less the deepest reordering."""
+    one) and the last one at least a frame long.
+
+    Matroska stores presentation times only, and FFmpeg derives decode times once it knows how
+    a stream reorders its frames: the first packets of a B-frame stream come without (they were
+    taken for the demuxer's empty end-of-stream packets and dropped, and the copy lost its first
+    frames). They get times a frame apart before the first known one; a stream that never gets
+    any, its presentation times in order, less the deepest reordering."""
     rate = video.guessed_rate or video.average_rate
     step = max(1, round(1 / (rate * video.time_base))) if rate and video.time_base else 1
     held: list[av.Packet] = []
@@ -108,16 +111,6 @@ def _with_decode_times(packets: Iterable[av.Packet], video: av.video.stream.Vide
     for final in last:
         final.duration = max(final.duration or 0, step)
         yield final
-
-
-def _within(packet: av.Packet, shift: int, video_duration_s: float) -> bool:
-    """Whether an audio packet plays inside the video's time span (on the output's clock):
-    it starts before the video ends and ends at or after its start. A packet that starts
-    before 0 stays: an MP4's AAC begins with a priming packet at -1024 samples (cut by its edit
-    list) that the decoder needs for the first real frame."""
-    start = packet.pts if packet.pts is not None else packet.dts
-    t = float((start - shift) * packet.time_base)
-    return t + float(packet.duration * packet.time_base) >= 0 and t < video_duration_s
 
 
 def _unspecified(cc: av.codec.context.CodecContext) -> bool:

@@ -80,6 +80,9 @@ def test_a_transport_stream_copy_starts_at_zero(ffmpeg: str, tmp_path: Path) -> 
     assert got["video"] == (0.0, pytest.approx(2.0, abs=0.001))
     assert got["audio"][0] == pytest.approx(0.0, abs=AAC_FRAME_S)
     assert got["audio"][1] == pytest.approx(2.0, abs=AAC_FRAME_S)
+    # The framing passthrough keeps the same audio: the copy rule is one (audio_feed.plays_within).
+    framed = spans(reelgpu.framing(src, tmp_path / "f.mp4", {}, device="cpu").output)
+    assert framed["audio"] == pytest.approx(got["audio"], abs=1e-6)
 
 
 def colours(path: Path) -> tuple[str, str, str, str]:
