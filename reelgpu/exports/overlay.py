@@ -29,7 +29,6 @@ from ..specs import HighlightRegion, OverlaySpec, parse_spec
 from ..timeline import OutputFrame, Pick, Track
 from ._common import (
     Probes,
-    audio_parameters_known,
     check_destination,
     given_inputs,
     read_input,
@@ -161,14 +160,14 @@ def overlay(src: StrPath, dst: StrPath, spec: OverlaySpec | Mapping[str, Any], *
 
     # AVI stores no presentation times: FFmpeg's guesses (late by a frame, out of order with
     # B-frames) would be copied as they are, so an AVI is decoded (its times corrected as the
-    # decoders do) and encoded even with nothing to draw; so is audio the MP4 muxer refuses to
-    # copy (its parameters unknown).
-    copyable = info.container != "avi" and (not include_audio or audio_parameters_known(info))
-    if not any(r.track for r in regions) and not texts and copyable:
-        # Nothing to draw: a stream copy with +faststart, no re-encode. No frames either, so
-        # progress is told once, when it is done; cancel is asked as packets go.
+    # decoders do) and encoded even with nothing to draw.
+    if not any(r.track for r in regions) and not texts and info.container != "avi":
+        # Nothing to draw: the video stream-copied with +faststart, no re-encode; the audio as
+        # every output has it (AAC copied, other audio encoded). No frames either, so progress
+        # is told once, when it is done; cancel is asked as packets go.
         dst.parent.mkdir(parents=True, exist_ok=True)
-        remux_faststart(src, dst, video_duration_s=info.duration_s, include_audio=include_audio, cancel=cancel)
+        remux_faststart(src, dst, video_duration_s=info.duration_s, cancel=cancel,
+                        audio=whole_source_audio(src, info, info.duration_s, spec.encode) if include_audio else None)
         if progress is not None:
             progress(info.frame_count, info.frame_count)
         total = time.perf_counter() - started

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -12,7 +11,7 @@ import av.bitstream
 from ..errors import Cancelled, CorruptMedia
 from ..result import CancelCheck, StrPath
 from .atomic import published
-from .audio_feed import plays_within
+from .audio_feed import AudioFeed
 from .probe import open_media
 from .writer import BT709, RANGE_TV
 
@@ -20,56 +19,58 @@ _UNSPECIFIED = 2  # AVCOL_PRI/TRC/SPC_UNSPECIFIED
 CANCEL_EVERY = 256  # packets between cancel checks: a few seconds of video with its audio
 
 
-def remux_faststart(src: StrPath, dst: StrPath, *, video_duration_s: float, include_audio: bool = True,
+def remux_faststart(src: StrPath, dst: StrPath, *, video_duration_s: float, audio: AudioFeed | None = None,
                     cancel: CancelCheck | None = None) -> Path:
-    """Copy the first video (and audio) stream's packets bit-exactly into an MP4 with
-    ``+faststart``; publish atomically.
+    """Copy the first video stream's packets bit-exactly into an MP4 with ``+faststart``, with
+    ``audio`` (the caller's :class:`~reelgpu.media.audio_feed.AudioFeed`: the source's AAC
+    copied by :class:`~reelgpu.media.audio_feed.PassthroughAudio`, other audio encoded to AAC
+    by :class:`~reelgpu.media.audio_feed.TranscodedAudio`, as the encoded outputs do) fed in
+    step with the video; publish atomically.
 
     What every encoded output gets, the copy gets too: its first video frame at time 0 (an
-    MPEG-TS capture's clock starts wherever the broadcast was, 1.4 s say), audio no longer than
-    the video (``video_duration_s``, the probe's; packets starting after it, or ending before
-    the first frame, are left out) and, where the source leaves its colours unspecified, BT.709
-    tags: in the MP4's ``colr`` box, and for H.264/HEVC from MP4/MOV/Matroska in the stream's
-    own parameter sets too (FFmpeg's ``h264_metadata``/``hevc_metadata`` filters; decoders read
-    those, and the slice data is not touched). ``cancel()`` is asked every
-    :data:`CANCEL_EVERY` packets (a game video is gigabytes) and True raises ``Cancelled``.
+    MPEG-TS capture's clock starts wherever the broadcast was, 1.4 s say), AAC audio no longer
+    than the video (``video_duration_s``, the probe's; the feeds are made for that length) and,
+    where the source leaves its colours unspecified, BT.709 tags: in the MP4's ``colr`` box,
+    and for H.264/HEVC in the stream's own parameter sets too (FFmpeg's
+    ``h264_metadata``/``hevc_metadata`` filters; decoders read those, and the slice data is not
+    touched). ``cancel()`` is asked every :data:`CANCEL_EVERY` packets (a game video is
+    gigabytes) and True raises ``Cancelled``.
     """
     dst = Path(dst)
     try:
         with published(dst) as tmp, open_media(src) as inp, \
                 av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
             video = inp.streams.video[0]
-            streams = [video]
-            if include_audio and inp.streams.audio:
-                streams.append(inp.streams.audio[0])
-            mapping = {s.index: out.add_stream_from_template(s) for s in streams}
-            tagger = _bt709_tagger(video, mapping[video.index])  # before the colr tags: it resets them
-            _tag_unspecified_colours(mapping[video.index])
-            origin = Fraction(video.start_time * video.time_base) if video.start_time else Fraction(0)
-            shift = {s.index: int(origin / s.time_base) for s in streams}
-            for n, packet in enumerate(_with_decode_times(inp.demux(streams), video)):
+            copy = out.add_stream_from_template(video)
+            if audio is not None:
+                audio.attach(out)
+            tagger = _bt709_tagger(video, copy)  # before the colr tags: it resets them
+            _tag_unspecified_colours(copy)
+            shift = int(video.start_time) if video.start_time else 0
+            for n, packet in enumerate(_with_decode_times(inp.demux(video), video)):
                 if cancel is not None and n % CANCEL_EVERY == 0 and cancel():
                     raise Cancelled(f"cancelled during the stream copy, at packet {n}")
-                index = packet.stream.index
-                if index != video.index and not plays_within(packet, shift[index], video_duration_s):
-                    continue
-                packet.dts -= shift[index]
+                packet.dts -= shift
                 if packet.pts is not None:
-                    packet.pts -= shift[index]
-                for tagged in tagger.filter(packet) if tagger is not None and index == video.index else [packet]:
-                    tagged.stream = mapping[index]
+                    packet.pts -= shift
+                if audio is not None:  # the audio up to this packet's decode time: the file stays interleaved
+                    audio.mux_until(out, float(packet.dts * video.time_base))
+                for tagged in tagger.filter(packet) if tagger is not None else [packet]:
+                    tagged.stream = copy
                     out.mux(tagged)
             for tagged in tagger.filter(None) if tagger is not None else []:  # what the filter still holds
-                tagged.stream = mapping[video.index]
+                tagged.stream = copy
                 out.mux(tagged)
+            if audio is not None:
+                audio.finish(out)
     except av.error.FFmpegError as exc:
         raise CorruptMedia(f"{Path(src).name}: stream copy failed ({exc.__class__.__name__})") from None
     return dst
 
 
 def _with_decode_times(packets: Iterable[av.Packet], video: av.video.stream.VideoStream) -> Iterator[av.Packet]:
-    """The packets that carry data, each video packet with a decode time (the MP4 muxer needs
-    one) and the last one at least a frame long.
+    """The video packets that carry data, each with a decode time (the MP4 muxer needs one),
+    the last one at least a frame long.
 
     Matroska stores presentation times only, and FFmpeg derives decode times once it knows how
     a stream reorders its frames: the first packets of a B-frame stream come without (they were
@@ -88,10 +89,7 @@ def _with_decode_times(packets: Iterable[av.Packet], video: av.video.stream.Vide
     for packet in packets:
         if packet.size == 0 or (packet.dts is None and packet.pts is None):
             continue  # the demuxer's end-of-stream flush packets
-        if packet.stream.index != video.index:
-            if packet.dts is not None:
-                yield packet
-        elif packet.dts is None:
+        if packet.dts is None:
             held.append(packet)
         else:
             for k, early in enumerate(held):
@@ -121,18 +119,20 @@ def _unspecified(cc: av.codec.context.CodecContext) -> bool:
 def _bt709_tagger(video: av.video.stream.VideoStream,
                   out: av.video.stream.VideoStream) -> av.bitstream.BitStreamFilterContext | None:
     """A filter writing BT.709 (limited range, where unstated) into an H.264/HEVC stream's
-    parameter sets, or None where the source states its colours or is another codec. Only for
-    a stream stored as MP4/Matroska store it (its parameter sets in a configuration record,
-    whose first byte is 1): with an MPEG-TS source's start-code form, the MP4 muxer refused
-    the filter's output header (InvalidDataError); there the ``colr`` box alone says BT.709."""
+    parameter sets, or None where the source states its colours or is another codec."""
     cc = video.codec_context
-    if cc is None or cc.name not in ("h264", "hevc") or not _unspecified(cc) or (cc.extradata or b"\0")[0] != 1:
+    if cc is None or cc.name not in ("h264", "hevc") or not _unspecified(cc):
         return None
-    name = cc.name
     options = f"colour_primaries={BT709}:transfer_characteristics={BT709}:matrix_coefficients={BT709}"
     if cc.color_range == 0:
         options += ":video_full_range_flag=0"
-    return av.bitstream.BitStreamFilterContext(f"{name}_metadata={options}", video, out)
+    tag = out.codec_context.codec_tag
+    tagger = av.bitstream.BitStreamFilterContext(f"{cc.name}_metadata={options}", video, out)
+    # The filter hands the output its input's parameters, codec tag included: an MPEG-TS
+    # stream's is 0x1b (its stream type), which the MP4 muxer refused ("Tag [27][0][0][0]
+    # incompatible"). The tag add_stream_from_template chose (none: the muxer's own) goes back.
+    out.codec_context.codec_tag = tag
+    return tagger
 
 
 def _tag_unspecified_colours(stream: av.video.stream.VideoStream) -> None:

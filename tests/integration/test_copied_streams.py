@@ -112,11 +112,13 @@ def decoded(path: Path) -> tuple[tuple[int, int, int, int], list[np.ndarray]]:
             [f.to_ndarray() for f in frames])
 
 
-@pytest.mark.parametrize(("codec", "container"), [("libx264", "mp4"), ("libx265", "mp4"), ("libx264", "mkv")])
+@pytest.mark.parametrize(("codec", "container"), [("libx264", "mp4"), ("libx265", "mp4"), ("libx264", "mkv"),
+                                                   ("libx264", "ts"), ("libx265", "ts")])
 def test_the_streams_own_colours_say_bt709_too(ffmpeg: str, tmp_path: Path, codec: str, container: str) -> None:
     """Decoders (browsers among them) read the colours from the stream's parameter sets, not
     the container's box: an untagged H.264/HEVC source gets BT.709 written there as well, and
-    not one picture changes."""
+    not one picture changes. MPEG-TS too: the filter handed the muxer the transport stream's
+    codec tag (0x1b), which the MP4 muxer refused, so those sources got the box only."""
     if codec not in av.codecs_available:
         pytest.skip(f"this PyAV's FFmpeg has no {codec} encoder")
     src = tmp_path / f"untagged.{container}"
@@ -124,11 +126,31 @@ def test_the_streams_own_colours_say_bt709_too(ffmpeg: str, tmp_path: Path, code
                     "-c:v", codec, "-pix_fmt", "yuv420p", *(["-x265-params", "log-level=error"] if "265" in codec else []),
                     str(src)], check=True)
     before, frames = decoded(src)
-    assert before[:3] == (2, 2, 2)  # unspecified
+    assert before[:3] == (2, 2, 2) and vui_colours(ffmpeg, src).get("colour_primaries", 2) == 2  # unspecified
     copied = reelgpu.overlay(src, tmp_path / "o.mp4", {}, device="cpu").output
     after, copied_frames = decoded(copied)
-    assert after == (1, 1, 1, 1)  # BT.709, limited range
+    assert after == (1, 1, 1, 1)  # BT.709, limited range (the box alone would give this for H.264)
+    assert vui_colours(ffmpeg, copied) == BT709_LIMITED  # in the stream itself
     assert len(copied_frames) == len(frames) and all(np.array_equal(a, b) for a, b in zip(frames, copied_frames))
+
+
+BT709_LIMITED = {"colour_primaries": 1, "transfer_characteristics": 1, "matrix_coefficients": 1,
+                 "video_full_range_flag": 0}
+
+
+def vui_colours(ffmpeg: str, path: Path) -> dict[str, int]:
+    """The colour fields of the stream's first parameter set, as FFmpeg's ``trace_headers``
+    filter reads them (an outside oracle: the decoder's answer falls back on the MP4 box);
+    empty where the stream states none."""
+    log = subprocess.run([ffmpeg, "-nostdin", "-hide_banner", "-i", str(path), "-c:v", "copy", "-an",
+                          "-bsf:v", "trace_headers", "-frames:v", "1", "-f", "null", "-"],
+                         capture_output=True, text=True, check=True).stderr
+    fields: dict[str, int] = {}
+    for line in log.splitlines():
+        words = line.split()
+        if len(words) >= 4 and words[-4] in BT709_LIMITED and words[-2] == "=":  # NAME BITS = VALUE
+            fields.setdefault(words[-4], int(words[-1]))
+    return fields
 
 
 @pytest.mark.parametrize(("name", "args"), [
@@ -182,7 +204,8 @@ def test_an_avi_is_encoded_even_with_nothing_to_draw(ffmpeg: str, tmp_path: Path
 def test_audio_whose_parameters_ffmpeg_did_not_find(ffmpeg: str, tmp_path: Path) -> None:
     """An M2TS whose audio starts 0.3 s after its 60 fps video: PyAV's FFmpeg reports the AAC
     stream with sample rate 0, and the MP4 muxer refused to copy it (CorruptMedia from
-    framing and overlay alike). Such audio is decoded and encoded instead."""
+    framing and overlay alike). Such audio is decoded and encoded instead; the overlay's video
+    is still a stream copy."""
     src = tmp_path / "late_audio.m2ts"
     subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
                     "testsrc2=size=320x180:rate=60:duration=1.5", "-itsoffset", "0.3", "-f", "lavfi", "-i",
@@ -193,6 +216,9 @@ def test_audio_whose_parameters_ffmpeg_did_not_find(ffmpeg: str, tmp_path: Path)
     for export in (reelgpu.framing, reelgpu.overlay):
         result = export(src, tmp_path / f"{export.__name__}.mp4", {}, device="cpu")
         assert result.has_audio and reelgpu.probe(result.output).audio_sample_rate == 48000
+        got = spans(result.output)
+        assert got["audio"][0] <= AAC_FRAME_S and got["audio"][1] == pytest.approx(got["video"][1], abs=AAC_FRAME_S)
+    assert result.backend["encode"] == "copy"
 
 
 def test_the_copy_reports_progress_and_honours_cancel(long_audio: Path, tmp_path: Path,

@@ -126,9 +126,12 @@ def test_video_size_rescaling_of_keyframes(sample_30: Path, source_frames, tmp_p
 
 @pytest.mark.parametrize("draw", [True, False], ids=["drawing", "nothing-to-draw"])
 def test_audio_that_is_not_aac(sample_30: Path, tmp_path: Path, ffmpeg: str, draw: bool) -> None:
-    """Drawing re-encodes, and the output's audio is then AAC (CONTRACT.md, "Encoding"); with
-    nothing to draw the input is stream-copied (no re-encode, CONTRACT.md, "Overlay"), audio too."""
+    """Every output's audio is AAC (CONTRACT.md, "Encoding"). Drawing re-encodes the video;
+    with nothing to draw the video is stream-copied (no re-encode, CONTRACT.md, "Overlay") and
+    the PCM audio beside it is encoded (it used to be copied as PCM)."""
     import subprocess
+
+    import av
 
     src = tmp_path / "pcm.mov"
     subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-i", str(sample_30), "-c:v", "copy", "-c:a", "pcm_s16le",
@@ -136,8 +139,24 @@ def test_audio_that_is_not_aac(sample_30: Path, tmp_path: Path, ffmpeg: str, dra
     spec = {"highlight_regions": [region(0, 2, 0, 2)]} if draw else {}
     r = reelgpu.overlay(src, tmp_path / "o.mp4", spec, device="cpu")
     out = probe(r.output)
-    assert out.audio_codec == ("aac" if draw else "pcm_s16le")
+    assert out.audio_codec == "aac" and out.audio_sample_rate == 48000
     assert out.duration_s == pytest.approx(2.0, abs=0.05) and r.has_audio
+    assert (r.backend["encode"] == "copy") == (not draw)
+
+    def video_packets(path: Path) -> list[bytes]:
+        with av.open(str(path)) as c:
+            return [bytes(p) for p in c.demux(video=0) if p.size]
+
+    def tone(path: Path) -> np.ndarray:
+        with av.open(str(path)) as c:
+            return np.concatenate([f.to_ndarray()[0] for f in c.decode(audio=0)])
+
+    if not draw:
+        assert video_packets(r.output) == video_packets(src)  # bit-exact: not re-encoded
+    # The source's 440 Hz tone, encoded: its spectrum peaks there, at about the source's level.
+    got, want = tone(r.output)[4800:86400], tone(src).astype(np.float32)[4800:86400] / 32768
+    assert abs(np.fft.rfftfreq(len(got), 1 / 48000)[np.abs(np.fft.rfft(got)).argmax()] - 440) < 2
+    assert np.sqrt(np.mean(got ** 2)) == pytest.approx(np.sqrt(np.mean(want ** 2)), rel=0.1)
 
 
 def test_a_region_without_keyframes_draws_nothing_and_holds_its_time(sample_30: Path, source_frames,
