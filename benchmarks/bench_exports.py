@@ -1,4 +1,5 @@
-"""End-to-end exports on generated 1920x1080 H.264 + AAC inputs (30 and 60 fps), CPU path.
+"""End-to-end exports (framing, overlay, annotate) on generated 1920x1080 H.264 + AAC inputs
+(30 and 60 fps), CPU path.
 
 Each round is one whole export (decode -> ops -> libx264 -> MP4 with the audio copied), in
 this process. The per-stage busy seconds from ``ExportResult.timings_s`` go to
@@ -67,3 +68,12 @@ def test_overlay_cpu(benchmark: Any, out_dir: Path, src_1080p30: Path, bench_sec
     benchmark.extra_info.update(source=src_1080p30.name)
     _export(benchmark, bench_rounds, lambda: reelgpu.overlay(src_1080p30, out_dir / "overlay.mp4", spec, device="cpu"))
 
+
+
+def test_annotate_cpu(benchmark: Any, out_dir: Path, src_1080p30: Path, bench_seconds: float,
+                       bench_rounds: int) -> None:
+    spec = benchlib.annotate_spec(bench_seconds)
+    benchmark.group = f"annotate 1080p30 {bench_seconds:g} s, {benchlib.ANNOTATE_CLIPS} clips"
+    benchmark.extra_info.update(source=src_1080p30.name, clips=len(spec["clips"]))
+    _export(benchmark, bench_rounds,
+            lambda: reelgpu.annotate(src_1080p30, out_dir / "annotate.mp4", spec, device="cpu"))

@@ -1,8 +1,8 @@
 """Shared helpers of the benchmark suites and scripts (not a test module, not a package).
 
 - generated input media, cached under ``.benchmarks/media`` (gitignored);
-- the framing specs every suite measures (static crop, linear pan) and the matching ffmpeg
-  filter strings, so reelgpu and its peers always do the same work;
+- the specs every suite measures (framing: static crop, linear pan; overlay; annotate) and the
+  matching ffmpeg filter strings and commands, so reelgpu and its peers always do the same work;
 - running one measured job in a child process (wall time, CPU time and peak RSS from
   ``os.wait4``), with the child side in :func:`child_main`;
 - a description of the machine and of the library files measured.
@@ -192,6 +192,64 @@ def overlay_spec(seconds: float) -> dict[str, Any]:
     region = {"id": 1, "start_time": 0, "end_time": seconds, "video_width": SRC_W, "video_height": SRC_H,
               "keyframes": keys}
     return {"highlight_regions": [region]}
+
+
+ANNOTATE_CLIPS = 4  # clips cut from the input, evenly spread, each a fifth of it
+
+
+def annotate_spec(seconds: float) -> dict[str, Any]:
+    """A compilation of :data:`ANNOTATE_CLIPS` clips spread over the input (each a fifth of its
+    length, starting at 0.1 s past a whole fraction: not on a keyframe), every one with a
+    banner of a different rating, with notes."""
+    length = seconds / 5
+    clips = [{"start_time": round(k * seconds / ANNOTATE_CLIPS + 0.1, 3),
+              "end_time": round(k * seconds / ANNOTATE_CLIPS + 0.1 + length, 3),
+              "name": f"Play {k + 1}", "rating": 1 + k % 5, "notes": "through ball, first touch, finish"}
+             for k in range(ANNOTATE_CLIPS)]
+    return {"clips": clips}
+
+
+def annotate_banners(src: Path, seconds: float, folder: Path) -> list[tuple[Path, int, int]]:
+    """Each clip's banner for ``src``'s frame size, rendered by reelgpu's own renderer, as an
+    RGBA PNG with its place in the frame: the ffmpeg peer overlays exactly the pixels reelgpu
+    blends (rendered here, outside the peer's timing; reelgpu renders its own inside the
+    export: ~10 ms each)."""
+    from PIL import Image
+
+    from reelgpu.media.probe import probe
+    from reelgpu.render.banner import display_title, render_banner
+
+    info = probe(src)
+
+    out = []
+    for k, clip in enumerate(annotate_spec(seconds)["clips"]):
+        sprite = render_banner(title=display_title(clip["name"], clip["rating"], [], k), notes=clip["notes"],
+                               rating=clip["rating"], frame_w=info.width, frame_h=info.height)
+        path = folder / f"banner{k}.png"
+        Image.fromarray(sprite.rgba, "RGBA").save(path)
+        out.append((path, sprite.x, sprite.y))
+    return out
+
+
+def ffmpeg_annotate_cmd(src: Path, dst: Path, seconds: float, banners: list[tuple[Path, int, int]]) -> list[str]:
+    """The ffmpeg CLI doing annotate's work: each clip an accurate input seek (``-ss``/``-to``
+    before ``-i``: decoded from the keyframe before it, frames before the start dropped), its
+    banner overlaid, the clips joined by the concat filter; reelgpu's encoder settings and AAC
+    at 192 kbit/s, ``+faststart``. No chapters or sidecar JSON (reelgpu writes both)."""
+    cmd = [FFMPEG, "-nostdin", "-hide_banner", "-v", "error", "-y"]
+    clips = annotate_spec(seconds)["clips"]
+    for clip in clips:
+        cmd += ["-ss", str(clip["start_time"]), "-to", str(clip["end_time"]), "-i", str(src)]
+    for png, _, _ in banners:
+        cmd += ["-i", str(png)]
+    n = len(clips)
+    graph = [f"[{k}:v][{n + k}:v]overlay={x}:{y}:format=auto,format=yuv420p[v{k}]"
+             for k, (_, x, y) in enumerate(banners)]
+    graph.append("".join(f"[v{k}][{k}:a]" for k in range(n)) + f"concat=n={n}:v=1:a=1[v][a]")
+    return cmd + ["-filter_complex", ";".join(graph), "-map", "[v]", "-map", "[a]",
+                  "-c:v", "libx264", "-preset", X264_PRESET, "-crf", str(X264_CRF), "-pix_fmt", "yuv420p",
+                  "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709", "-color_range", "tv",
+                  "-c:a", "aac", "-b:a", "192k", "-ar", "48000", "-movflags", "+faststart", str(dst)]
 
 
 def ffmpeg_filter(kind: str, duration_s: float) -> str:
@@ -410,6 +468,11 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         import reelgpu
 
         result = reelgpu.overlay(src, dst, overlay_spec(job["duration_s"]), device=job.get("device", "cpu"))
+        out = {"frames": result.frames, "timings_s": result.timings_s, "backend": result.backend}
+    elif kind == "annotate":
+        import reelgpu
+
+        result = reelgpu.annotate(src, dst, annotate_spec(job["duration_s"]), device=job.get("device", "cpu"))
         out = {"frames": result.frames, "timings_s": result.timings_s, "backend": result.backend}
     elif kind == "decode-encode":
         out = _decode_encode(src, dst)

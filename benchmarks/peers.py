@@ -1,7 +1,7 @@
 """reelgpu against its peers, side by side in one run, on the same generated input.
 
     python benchmarks/peers.py [--seconds 10] [--fps 30] [--repeat 3] [--json out.json]
-                               [--only static,pan,ops,overlay,gpu] [--what-if]
+                               [--only static,pan,ops,overlay,annotate,gpu] [--what-if]
 
 Comparisons (every row is a fresh process, wall clock from spawn to exit; the rows of one
 comparison are interleaved, rotating the order each repeat: AB BA AB ...):
@@ -18,6 +18,9 @@ comparison are interleaved, rotating the order each repeat: AB BA AB ...):
            Reference rows: the same loop on the 1920x1080 source (same pixel count, different
            content: cheaper to encode) and the ffmpeg CLI decode+encode of the source.
   overlay  reelgpu overlay  vs  the same baseline (skipped when reelgpu has no overlay export)
+  annotate reelgpu annotate (4 clips, each a fifth of the input, banners, chapters, sidecar)
+           vs  the ffmpeg CLI: one accurate ``-ss/-to`` input per clip, the same banner
+           pixels (rendered by reelgpu beforehand) overlaid, concat filter, AAC 192k
   gpu      device='cuda' rows (skipped with the reason when this machine cannot run them)
 
 Every encoder runs reelgpu's defaults: libx264 preset fast, crf 18, yuv420p, BT.709 tags,
@@ -60,6 +63,7 @@ class Row:
     device: str = "cpu"
     reel_input: bool = False  # read the pre-rendered 1080x1920 reel instead of the source
     raw: str | None = None  # ffmpeg rows: encode the raw I420 reel resampled by "reelgpu" or "ffmpeg"
+    annotate: bool = False  # ffmpeg rows: annotate's work (benchlib.ffmpeg_annotate_cmd)
 
 
 @dataclass
@@ -95,6 +99,9 @@ def comparisons(seconds: float, what_if: bool) -> list[Comparison]:
     if importlib.util.find_spec("reelgpu.exports.overlay") is None:
         overlay.skipped = "reelgpu.overlay is not implemented in this checkout (no reelgpu/exports/overlay.py)"
     out.append(overlay)
+    out.append(Comparison("annotate", "(f) annotate: reelgpu vs ffmpeg CLI (seek, overlay, concat)",
+                          [Row("reelgpu annotate", "annotate"), Row("ffmpeg CLI annotate", "ffmpeg", annotate=True)],
+                          peer="ffmpeg CLI annotate"))
     gpu = Comparison("gpu", "(e) GPU: reelgpu device='cuda' vs CPU",
                      [Row("reelgpu framing static (cuda)", "framing-static", device="cuda"), static],
                      peer=static.label)
@@ -130,6 +137,9 @@ def run_row(row: Row, src: Path, seconds: float, fps: int, work: Path) -> benchl
         raw = benchlib.raw_reel(src, seconds, row.raw)
         m = benchlib.measure(row.label, benchlib.ffmpeg_cmd(raw, dst, None, benchlib.raw_input_options(fps)),
                              env=row.env)
+    elif row.annotate:
+        banners = benchlib.annotate_banners(src, seconds, work)
+        m = benchlib.measure(row.label, benchlib.ffmpeg_annotate_cmd(src, dst, seconds, banners), env=row.env)
     elif row.kind == "ffmpeg":
         m = benchlib.measure(row.label, benchlib.ffmpeg_cmd(src, dst, row.vf), env=row.env)
     else:
@@ -144,6 +154,7 @@ def run_row(row: Row, src: Path, seconds: float, fps: int, work: Path) -> benchl
         m.inner["out_bytes"] = dst.stat().st_size
         m.inner["out_size"] = f"{info.width}x{info.height}"
     dst.unlink(missing_ok=True)
+    dst.with_name(dst.name + ".json").unlink(missing_ok=True)  # annotate's sidecar
     return m
 
 
@@ -216,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fps", type=int, default=30, help="input frame rate (default 30)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per row (default 3)")
     ap.add_argument("--json", type=Path, help="write every measurement and the summary here")
-    ap.add_argument("--only", default="static,pan,ops,overlay,gpu", help="comma-separated comparisons to run")
+    ap.add_argument("--only", default="static,pan,ops,overlay,annotate,gpu", help="comma-separated comparisons to run")
     ap.add_argument("--what-if", action="store_true",
                     help="add diagnostics: reelgpu's choices reverted one at a time, the encoder alone, the pixels' cost")
     args = ap.parse_args(argv)
