@@ -166,7 +166,7 @@ def overlay(src: StrPath, dst: StrPath, spec: OverlaySpec | Mapping[str, Any], *
         # every output has it (AAC copied, other audio encoded). No frames either, so progress
         # is told once, when it is done; cancel is asked as packets go.
         dst.parent.mkdir(parents=True, exist_ok=True)
-        remux_faststart(src, dst, video_duration_s=info.duration_s, cancel=cancel,
+        remux_faststart(src, dst, cancel=cancel,
                         audio=whole_source_audio(src, info, info.duration_s, spec.encode) if include_audio else None)
         if progress is not None:
             progress(info.frame_count, info.frame_count)

@@ -16,10 +16,10 @@ from .probe import open_media
 from .writer import BT709, RANGE_TV
 
 _UNSPECIFIED = 2  # AVCOL_PRI/TRC/SPC_UNSPECIFIED
-CANCEL_EVERY = 256  # packets between cancel checks: a few seconds of video with its audio
+CANCEL_EVERY = 256  # video packets between cancel checks: a few seconds of video
 
 
-def remux_faststart(src: StrPath, dst: StrPath, *, video_duration_s: float, audio: AudioFeed | None = None,
+def remux_faststart(src: StrPath, dst: StrPath, *, audio: AudioFeed | None = None,
                     cancel: CancelCheck | None = None) -> Path:
     """Copy the first video stream's packets bit-exactly into an MP4 with ``+faststart``, with
     ``audio`` (the caller's :class:`~reelgpu.media.audio_feed.AudioFeed`: the source's AAC
@@ -29,7 +29,7 @@ def remux_faststart(src: StrPath, dst: StrPath, *, video_duration_s: float, audi
 
     What every encoded output gets, the copy gets too: its first video frame at time 0 (an
     MPEG-TS capture's clock starts wherever the broadcast was, 1.4 s say), AAC audio no longer
-    than the video (``video_duration_s``, the probe's; the feeds are made for that length) and,
+    than the video (the feeds are made for the probe's video length) and,
     where the source leaves its colours unspecified, BT.709 tags: in the MP4's ``colr`` box,
     and for H.264/HEVC in the stream's own parameter sets too (FFmpeg's
     ``h264_metadata``/``hevc_metadata`` filters; decoders read those, and the slice data is not
