@@ -21,11 +21,44 @@ from .probe import open_media
 RATE = 48000
 
 
+class AudioClock:
+    """Times a stream's decoded audio frames on the output clock, keeping them contiguous.
+
+    A frame's timestamp is rounded to its stream's ticks: Matroska/WebM store milliseconds, so
+    a 44.1 kHz frame can be stamped up to 24 samples (at 48 kHz) off where the one before it
+    ended. Placing every frame at its own timestamp cut slivers of silence or skipped samples
+    into the audio every few frames, audible clicks. Here a frame that starts within one tick
+    (at least 0.5 ms) of where the one before ended continues it exactly; a larger difference
+    is a real gap (silence) or overlap (samples dropped), measured on the input's own clock, so
+    the resampler's delay (96 samples at 8 kHz) never looks like one.
+    """
+
+    def __init__(self, stream: av.audio.stream.AudioStream, origin_s: float) -> None:
+        self._time_base = stream.time_base
+        self._origin_s = origin_s
+        self._tolerance_s = max(0.0005, float(stream.time_base or 0))
+        self._end_s: float | None = None  # where the previous frame ended, on the output clock
+
+    def advance(self, frame: av.AudioFrame) -> tuple[float, float | None]:
+        """(the frame's start on the output clock in s, how far it starts after the previous
+        frame's end: 0 for a contiguous frame, < 0 for an overlap, None for the first frame)."""
+        rate = frame.sample_rate or RATE
+        stamped = float(frame.pts * self._time_base) - self._origin_s if frame.pts is not None else None
+        if self._end_s is None:
+            start, jump = (stamped if stamped is not None else 0.0), None
+        elif stamped is None or abs(stamped - self._end_s) <= self._tolerance_s:
+            start, jump = self._end_s, 0.0
+        else:
+            start, jump = stamped, stamped - self._end_s
+        self._end_s = start + frame.samples / rate
+        return start, jump
+
+
 def read_audio(path: str | Path, start_s: float, end_s: float) -> np.ndarray:
     """Samples of the first audio stream in [start_s, end_s), as (2, n) float32 at 48 kHz.
 
-    Sample-accurate: decoded frames are placed by their timestamps, so a cut at any time lines
-    up with the video cut. Missing audio (gaps, a short stream) is silence.
+    Sample-accurate: decoded frames are placed by their timestamps (:class:`AudioClock`), so a
+    cut at any time lines up with the video cut. Missing audio (gaps, a short stream) is silence.
     """
     n_out = max(0, int(round((end_s - start_s) * RATE)))
     out = np.zeros((2, n_out), dtype=np.float32)
@@ -39,27 +72,30 @@ def read_audio(path: str | Path, start_s: float, end_s: float) -> np.ndarray:
             origin = float(origin_stream.start_time * origin_stream.time_base) if origin_stream.start_time else 0.0
             if start_s > 1.0:
                 container.seek(int((start_s + origin - 1.0) / stream.time_base), stream=stream, backward=True)
-            cursor: float | None = None  # time (s) of the next resampled sample
+            clock = AudioClock(stream, origin)
+            at: int | None = None  # output index of the next resampled sample
             for frame in container.decode(stream):
-                if cursor is None or frame.pts is not None:
-                    # Re-anchor on every timestamped frame; the resampler keeps a short delay.
-                    cursor = float(frame.pts * stream.time_base) - origin if frame.pts is not None else 0.0
+                start, jump = clock.advance(frame)
+                # The resampler's output trails its input by its delay, so the position moves
+                # on from where the output is, by the gap the input has.
+                at = int(round((start - start_s) * RATE)) if at is None else at + int(round((jump or 0.0) * RATE))
                 for chunk in resampler.resample(frame):
-                    cursor = _place(out, chunk.to_ndarray(), cursor, start_s)
-                if cursor is not None and cursor >= end_s:
+                    at = _place(out, chunk.to_ndarray(), at)
+                if at >= n_out:
                     break
     except av.error.FFmpegError as exc:
         raise CorruptMedia(f"{Path(path).name}: audio decoding failed ({exc.__class__.__name__})") from None
     return out
 
 
-def _place(out: np.ndarray, samples: np.ndarray, at_s: float, start_s: float) -> float:
-    first = int(round((at_s - start_s) * RATE))
+def _place(out: np.ndarray, samples: np.ndarray, first: int) -> int:
+    """Write ``samples`` at output index ``first`` (what falls outside ``out`` is dropped);
+    return the index after them."""
     n = samples.shape[1]
     lo, hi = max(first, 0), min(first + n, out.shape[1])
     if hi > lo:
         out[:, lo:hi] = samples[:2, lo - first:hi - first]
-    return at_s + n / RATE
+    return first + n
 
 
 def _atempo_chain(speed: float) -> list[float]:

@@ -10,7 +10,7 @@ import av
 import numpy as np
 
 from ..errors import CorruptMedia
-from .audio import RATE
+from .audio import RATE, AudioClock
 from .probe import open_media
 
 
@@ -163,8 +163,6 @@ class EncodedAudio:
         self._encoder.flush(out)
 
 
-# Timestamps this close to where the samples so far end are taken as contiguous (0.5 ms).
-_JITTER = 24
 # Source audio timed past the video's end read before the rest is left unread.
 _PAST_END_S = 5.0
 
@@ -172,8 +170,9 @@ _PAST_END_S = 5.0
 class TranscodedAudio:
     """The source's whole audio, timing unchanged, encoded to AAC as the video advances: for
     sources whose audio cannot be copied (MP3, Opus, PCM). Streams: a 4 h input's audio would
-    be ~5.5 GB as one float array. Samples are placed by their timestamps on the video's clock,
-    as :func:`~reelgpu.media.audio.read_audio` does (gaps become silence), and the whole is
+    be ~5.5 GB as one float array. Samples are placed by their timestamps on the video's clock
+    (:class:`~reelgpu.media.audio.AudioClock`, as :func:`~reelgpu.media.audio.read_audio`
+    does: gaps become silence), and the whole is
     cut or padded to ``seconds``, the video's length."""
 
     def __init__(self, src: str | Path, seconds: float, bitrate: int) -> None:
@@ -190,12 +189,14 @@ class TranscodedAudio:
         video = self._in.streams.video[0] if self._in.streams.video else None
         self._origin = float(video.start_time * video.time_base) if video and video.start_time else 0.0
         self._frames = self._in.decode(self._in_stream)
+        self._clock = AudioClock(self._in_stream, self._origin)
         self._resampler = av.AudioResampler(format="fltp", layout="stereo", rate=RATE)
         self._encoder = AacEncoder(bitrate)
         self._buffer: list[np.ndarray] = []  # decoded samples right after those pushed to the encoder
         self._buffered = 0
         self._source_done = False
         self._past_end = 0.0  # seconds of source audio in a row timed past the video's end
+        self._at: int | None = None  # output index where the next resampled sample belongs
 
     def attach(self, out: av.container.OutputContainer) -> None:
         self._encoder.attach(out)
@@ -226,15 +227,17 @@ class TranscodedAudio:
             self._source_done = True
             return
         end = self._encoder_pos() + self._buffered  # output index of the next sample to buffer
-        at = float(frame.pts * self._in_stream.time_base) - self._origin if frame.pts is not None else end / RATE
-        first = int(round(at * RATE))
-        if abs(first - end) <= _JITTER:
-            first = end  # rounding, or the resampler's few samples of delay: not a gap
+        start, jump = self._clock.advance(frame)
+        # After the first frame the position moves on from where the resampled output is (it
+        # trails the input by the resampler's delay) by the gap the input has: 0 for
+        # contiguous frames.
+        first = int(round(start * RATE)) if self._at is None else self._at + int(round((jump or 0.0) * RATE))
         if first >= self._total:
             # Past the video's end: a stray timestamp is skipped, but after 5 s of audio there
             # the rest is not read (a jump of hours would otherwise decode all that follows).
             self._past_end += frame.samples / max(1, frame.sample_rate or RATE)
             self._source_done = self._past_end > _PAST_END_S
+            self._at = first + int(round(frame.samples * RATE / max(1, frame.sample_rate or RATE)))
             return
         self._past_end = 0.0
         for chunk in self._resampler.resample(frame):
@@ -247,6 +250,7 @@ class TranscodedAudio:
                 self._append(samples[:, skip:])
                 end += samples.shape[1] - skip
             first += samples.shape[1]
+        self._at = first
 
     def _append(self, samples: np.ndarray) -> None:
         self._buffer.append(np.ascontiguousarray(samples))

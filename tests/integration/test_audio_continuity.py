@@ -1,0 +1,88 @@
+"""Decoded and re-encoded audio stays continuous: no clicks where frames join.
+
+Matroska/WebM stamp audio in whole milliseconds, so a 44.1 kHz frame's timestamp can be half
+a millisecond off where the frame before it ended; placing every frame at its own timestamp
+cut slivers of silence or skipped samples into the audio every few frames (500-800 broken
+samples in 3 s, found by helper-42's fuzz). The resampler's delay at 8 kHz (96 samples) made
+one more at the start. A pure tone shows any of these: it obeys
+``x[n+1] + x[n-1] = 2 cos(w) x[n]`` everywhere but at a discontinuity.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+import reelgpu
+
+TONE_HZ = 997.0
+
+
+def tone_source(ffmpeg: str, dst: Path, codec: str, rate: int, channels: int, audio_filter: str = "") -> Path:
+    video = ["-c:v", "libvpx-vp9", "-deadline", "realtime"] if dst.suffix == ".webm" else ["-c:v", "libx264"]
+    subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=160x90:r=25:d=3",
+                    "-f", "lavfi", "-i", f"sine=f={TONE_HZ}:r={rate}:d=3,volume=3{audio_filter}",
+                    "-map", "0:v", "-map", "1:a", *video, "-pix_fmt", "yuv420p", "-c:a", codec,
+                    "-ac", str(channels), str(dst)], check=True)
+    return dst
+
+
+def mono_48k(path: Path) -> np.ndarray:
+    resampler = av.AudioResampler(format="fltp", layout="mono", rate=48000)
+    with av.open(str(path)) as c:
+        return np.concatenate([x.to_ndarray()[0] for f in c.decode(audio=0) for x in resampler.resample(f)])
+
+
+def broken_samples(x: np.ndarray) -> np.ndarray:
+    """Times (s) where the tone's recurrence breaks, away from the ends (AAC's start-up and the
+    padding after the last frame)."""
+    w = 2 * np.pi * TONE_HZ / 48000
+    inner = x[4800:-9600]
+    residual = np.abs(inner[2:] + inner[:-2] - 2 * np.cos(w) * inner[1:-1])
+    return (np.nonzero(residual > 0.05)[0] + 4801) / 48000
+
+
+EXPORTS = {
+    "overlay copy": lambda src, dst: reelgpu.overlay(src, dst, {}, device="cpu"),  # TranscodedAudio
+    "framing trim": lambda src, dst: reelgpu.framing(src, dst, {"segment_data": {"trim_start": 0.3}},
+                                                     device="cpu"),  # read_audio
+    "annotate": lambda src, dst: reelgpu.annotate(src, dst, {"clips": [{"start_time": 0.3, "end_time": 2.9}]},
+                                                  device="cpu"),
+}
+
+
+@pytest.mark.parametrize(("name", "codec", "rate", "channels"), [
+    ("pcm44.mkv", "pcm_s16le", 44100, 2),  # millisecond timestamps
+    ("aac44.mkv", "aac", 44100, 2),
+    ("vorbis22.webm", "libvorbis", 22050, 1),
+    ("pcm8.mov", "pcm_s16le", 8000, 1),  # the resampler's delay
+])
+@pytest.mark.parametrize("export", EXPORTS)
+def test_no_clicks_where_frames_join(ffmpeg: str, tmp_path: Path, name: str, codec: str, rate: int, channels: int,
+                                     export: str) -> None:
+    src = tone_source(ffmpeg, tmp_path / name, codec, rate, channels)
+    out = EXPORTS[export](src, tmp_path / "out.mp4").output
+    assert broken_samples(mono_48k(out)).size == 0
+
+
+@pytest.mark.parametrize("export", ["overlay copy", "framing trim"])
+def test_a_real_gap_stays_a_gap(ffmpeg: str, tmp_path: Path, export: str) -> None:
+    """Frames 300 ms apart are a gap in the recording, not rounding: silence fills it and the
+    tone resumes on time (sync kept), within a millisecond."""
+    src = tone_source(ffmpeg, tmp_path / "gap.mkv", "pcm_s16le", 44100, 2,
+                      ",aselect='not(between(t\\,1.2\\,1.5))'")
+    with av.open(str(src)) as c:  # aselect drops whole frames: the tone resumes with the first one kept
+        source_resumes = min(float(p.pts * p.time_base) for p in c.demux(audio=0)
+                             if p.pts is not None and p.pts * p.time_base > 1.3)
+    out = mono_48k(EXPORTS[export](src, tmp_path / "out.mp4").output)
+    shift = 0.3 if export == "framing trim" else 0.0
+    loud = np.abs(out) > 0.1
+    silent_from = (1.2 - shift) + 0.05
+    assert not loud[int(silent_from * 48000):int((1.5 - shift - 0.05) * 48000)].any()
+    resumes = (np.nonzero(loud[int(silent_from * 48000):])[0][0]) / 48000 + silent_from
+    assert resumes == pytest.approx(source_resumes - shift, abs=0.001)
+    assert broken_samples(out[int((1.5 - shift + 0.05) * 48000):]).size == 0  # continuous after it
