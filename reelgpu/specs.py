@@ -434,7 +434,7 @@ class AnnotateSpec(_Model):
     clips: list[AnnotateClip] = Field(min_length=1)
     mode: Literal["compilation", "clips"] = "compilation"
     min_rating: int = Field(default=4, ge=1, le=5)
-    input_keys: dict[str, str] | None = Field(default=None, description="video_sequence -> source key or path")
+    input_keys: dict[str, Text] | None = Field(default=None, description="video_sequence -> source key or path")
     include_audio: bool = True
     encode: EncodeSettings = Field(default_factory=EncodeSettings)
     meta: Meta = None
@@ -449,9 +449,18 @@ SPEC_MODELS: dict[str, type[_Model]] = {
 ExportSpec = FramingSpec | OverlaySpec | AnnotateSpec
 
 
-def _where(loc: tuple[Any, ...]) -> str:
+# The names pydantic gives the members of a union in an error's location ("str", "int",
+# "function-after[...]", "list[...]"): not fields of the spec, so not named as the field at fault.
+_UNION_MEMBER = re.compile(r"^(str|int|float|bool|none|bytes|list|dict|tuple|set)$|[\[\]]")
+
+
+def _where(loc: tuple[Any, ...], *, members: bool = False) -> str:
+    """``loc`` as a field path (``clips[0].keyframes[1].time``), without union member names
+    unless ``members`` (an unknown key is named as given, whatever it is)."""
     out = ""
-    for part in loc:
+    for k, part in enumerate(loc):
+        if isinstance(part, str) and _UNION_MEMBER.search(part) and not (members and k == len(loc) - 1):
+            continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "params"
 
@@ -491,18 +500,33 @@ def parse_spec(kind: str, params: Any) -> ExportSpec:
     try:
         return model.model_validate(params)
     except ValidationError as exc:
-        problems, fields = [], []
+        # One entry per field: a value that fits no member of a union gets one message per
+        # member ("a valid string", "a valid integer"), joined here.
+        problems: dict[str, list[str]] = {}
         unknown = {err["loc"] for err in exc.errors() if err["type"] == "extra_forbidden"}
-        for err in exc.errors()[:5]:
+        for err in exc.errors():
             msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
+            extra = err["type"] == "extra_forbidden"
+            if extra:
                 twin = _other_spelling_given(params, err["loc"], unknown)
                 msg = f"given twice, as {twin!r} and {err['loc'][-1]!r} (use one)" if twin else \
                     "unknown key (check the spelling)"
-            fields.append(f"params.{_where(err['loc'])}" if err["loc"] else "params")
-            problems.append(f"{fields[-1]}: {msg}")
-        more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
-        raise InvalidSpec("; ".join(problems) + more, fields=tuple(fields)) from None
+            field = f"params.{_where(err['loc'], members=extra)}" if err["loc"] else "params"
+            if field in problems or len(problems) < 5:
+                problems.setdefault(field, []).append(msg)
+        fields = tuple(problems)
+        listed = sum(len(m) for m in problems.values())
+        more = f" (and {exc.error_count() - listed} more)" if exc.error_count() > listed else ""
+        raise InvalidSpec("; ".join(f"{f}: {_either(m)}" for f, m in problems.items()) + more, fields=fields) from None
+
+
+def _either(messages: list[str]) -> str:
+    """"Input should be a valid string or a valid integer" from a union's messages."""
+    unique = list(dict.fromkeys(messages))
+    lead = "Input should be "
+    if len(unique) > 1 and all(m.startswith(lead) for m in unique):
+        return lead + " or ".join(m.removeprefix(lead) for m in unique)
+    return " or ".join(unique)
 
 
 def json_schema(kind: str) -> dict[str, Any]:

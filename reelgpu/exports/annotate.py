@@ -95,9 +95,16 @@ def _sidecar_path(dst: Path) -> Path:
     return dst.with_name(dst.name + ".json")
 
 
-def _write_json_atomic(path: Path, data: Any) -> None:
+def _json_bytes(data: Any) -> bytes:
+    """UTF-8 JSON, not the locale's encoding. A lone surrogate (a file name that is not UTF-8,
+    as Python decodes it) is written as JSON's own escape, ``"\\udcff"``: UTF-8 cannot encode
+    it, and the sidecar failed after the whole render."""
+    return json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8", "backslashreplace")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
     with published(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")  # not the locale's
+        tmp.write_bytes(data)
 
 
 # Latin letters that Unicode does not decompose into a base letter and an accent.
@@ -202,6 +209,7 @@ def _export_compilation(plans: list[CutPlan], dst: Path, spec: AnnotateSpec, bac
         banners.append(rgba_to_yuva(rendered.rgba, x=rendered.x, y=rendered.y))
     frames = schedule([p.pieces for p in plans], fps)
     sidecar = _sidecar(plans, fps)
+    sidecar_json = _json_bytes({"clips": sidecar, "meta": spec.meta})  # before the render, not after it
     chapters = [{"id": i, "start": round(e["start"] * 1000), "end": round(e["end"] * 1000),
                  "time_base": Fraction(1, 1000), "metadata": {"title": e["name"]}} for i, e in enumerate(sidecar)]
     audio = None
@@ -214,8 +222,8 @@ def _export_compilation(plans: list[CutPlan], dst: Path, spec: AnnotateSpec, bac
                            cancel=cancel, chapters=chapters, started=started)
     sidecar_path = _sidecar_path(dst)
     try:
-        _write_json_atomic(sidecar_path, {"clips": sidecar, "meta": spec.meta})
-    except OSError:
+        _write_atomic(sidecar_path, sidecar_json)
+    except BaseException:
         with contextlib.suppress(FileNotFoundError):
             dst.unlink()  # the pair is published together or not at all
         raise
@@ -232,6 +240,7 @@ def _export_clips(plans: list[CutPlan], dst: Path, spec: AnnotateSpec, backend: 
     names = {p.index: dst / f"clip_{p.index:03d}_{_slug(p.name)}.mp4" for p in chosen}
     for path in names.values():
         check_destination(path, inputs)
+    created = not dst.exists()
     dst.mkdir(parents=True, exist_ok=True)
     total = sum(frame_count(p.pieces[0].out_duration, p.info.fps) for p in chosen)
     done_before = 0
@@ -258,6 +267,9 @@ def _export_clips(plans: list[CutPlan], dst: Path, spec: AnnotateSpec, backend: 
         for path in outputs:  # all or nothing
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+        if created:  # nor the folder made for them (left alone if something else was put in it)
+            with contextlib.suppress(OSError):
+                dst.rmdir()
         raise
     frames_total = sum(r.frames for r in results)
     first = results[0] if results else None

@@ -44,6 +44,7 @@ from ..frames import Planes
 from ..specs import EncodeSettings
 from .atomic import discard, partial_path, publish
 from .audio_feed import AudioFeed
+from .writer import write_labels
 
 __all__ = ["AnnexBMuxer", "NvencWriter", "is_keyframe", "nal_types", "nvenc_options", "open_nvenc"]
 
@@ -217,10 +218,7 @@ class NvencWriter:
             self._out = av.open(str(self.tmp), "w", format="mp4", options={"movflags": "+faststart"})
             self._mux = AnnexBMuxer(self._out, codec=self._codec, width=self.width, height=self.height,
                                     fps=self.fps)
-            for key, value in (metadata or {}).items():
-                self._out.metadata[key] = value
-            if chapters:
-                self._out.set_chapters(chapters)
+            write_labels(self._out, metadata, chapters)
             if audio is not None:
                 audio.attach(self._out)
         except Exception:

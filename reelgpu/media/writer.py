@@ -15,11 +15,23 @@ from ..specs import EncodeSettings
 from .atomic import discard, partial_path, publish
 from .audio_feed import AudioFeed
 
-__all__ = ["Mp4Writer"]
+__all__ = ["Mp4Writer", "write_labels"]
 
 # AVCOL_* values (libavutil/pixfmt.h): BT.709 primaries/transfer/matrix, limited ("tv") range.
 BT709 = 1
 RANGE_TV = 1
+
+
+def write_labels(out: av.container.OutputContainer, metadata: dict[str, str] | None,
+                 chapters: list[dict] | None) -> None:
+    """The file's metadata and chapters, as both MP4 writers set them. FFmpeg keeps them as C
+    strings, so a NUL in a clip's name ended its chapter title there ("Great\0Goal" became
+    "Great"); it becomes a space, as the banner draws it."""
+    for key, value in (metadata or {}).items():
+        out.metadata[key] = value.replace("\0", " ")
+    if chapters:
+        out.set_chapters([{**c, "metadata": {k: v.replace("\0", " ") for k, v in c.get("metadata", {}).items()}}
+                          for c in chapters])
 
 
 class Mp4Writer:
@@ -57,10 +69,7 @@ class Mp4Writer:
             cc.color_primaries = cc.color_trc = cc.colorspace = BT709
             cc.color_range = RANGE_TV
             self._stream = stream
-            for key, value in (metadata or {}).items():
-                self._out.metadata[key] = value
-            if chapters:
-                self._out.set_chapters(chapters)
+            write_labels(self._out, metadata, chapters)
             if audio is not None:
                 audio.attach(self._out)
             self._frame = av.VideoFrame(width, height, "yuv420p")

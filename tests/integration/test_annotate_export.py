@@ -113,3 +113,71 @@ def test_clip_file_names_keep_latin_letters_as_ascii() -> None:
     assert _slug("Ödegaard goal!") == "Odegaard_goal"
     assert _slug("Ødegaard — Straße, Łódź, Æsir") == "Odegaard_Strasse_Lodz_AEsir"
     assert _slug("田中 ⚽") == "clip"  # nothing Latin left
+
+
+def test_a_file_name_that_is_not_utf8_is_written_to_the_sidecar(games, tmp_path: Path) -> None:
+    """Linux file names are bytes: ``game\\xff.mp4`` reaches Python as ``game\\udcff.mp4``,
+    which UTF-8 cannot encode. The sidecar failed with a bare UnicodeEncodeError after the
+    whole render, and left the MP4 without it (helper-40). JSON's own escape carries it."""
+    import os
+    import shutil
+
+    src = os.fsdecode(os.fsencode(tmp_path) + b"/game\xff.mp4")
+    shutil.copyfile(games[0], src)
+    r = reelgpu.annotate(src, tmp_path / "c.mp4", {"clips": [{"start_time": 0, "end_time": 0.5}]}, device="cpu")
+    assert b"\\udcff" in r.extra_outputs[0].read_bytes()
+    assert json.loads(r.extra_outputs[0].read_text(encoding="utf-8"))["clips"][0]["source"] == src
+
+
+def test_an_input_key_that_is_not_unicode_is_refused_up_front(games, tmp_path: Path) -> None:
+    with pytest.raises(InvalidSpec, match="not valid Unicode") as caught:
+        reelgpu.annotate(games[0], tmp_path / "c.mp4",
+                         {"input_keys": {"1": "games/\ud800.mp4"}, "clips": [{"start_time": 0, "end_time": 1}]},
+                         device="cpu")
+    assert caught.value.field == "params.input_keys.1" and list(tmp_path.iterdir()) == []
+
+
+def test_the_mp4_goes_when_its_sidecar_cannot_be_written(games, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pair is published together or not at all, whatever stops the sidecar (it only
+    removed the MP4 on an OSError)."""
+    from reelgpu.exports import annotate as module
+
+    def refuse(path: Path, data: bytes) -> None:
+        raise RuntimeError("no sidecar")
+
+    monkeypatch.setattr(module, "_write_atomic", refuse)
+    with pytest.raises(RuntimeError):
+        reelgpu.annotate(games[0], tmp_path / "c.mp4", {"clips": [{"start_time": 0, "end_time": 0.5}]}, device="cpu")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_nul_in_a_name_does_not_cut_its_chapter_title_or_metadata(games, tmp_path: Path) -> None:
+    """FFmpeg keeps metadata as C strings: "Great\\0Goal" became "Great" (helper-40)."""
+    clip = {"start_time": 0, "end_time": 0.5, "name": "Great\x00Goal", "notes": "left\x00foot", "rating": 5}
+    r = reelgpu.annotate(games[0], tmp_path / "c.mp4", {"clips": [clip]}, device="cpu")
+    with av.open(str(r.output)) as c:
+        assert [ch["metadata"]["title"] for ch in c.chapters()] == ["Great Goal"]
+    r = reelgpu.annotate(games[0], tmp_path / "clips", {"clips": [clip], "mode": "clips"}, device="cpu")
+    with av.open(str(r.extra_outputs[0])) as c:
+        assert (c.metadata["title"], c.metadata["description"]) == ("Great Goal", "left foot")
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["made for it", "already there"])
+def test_clips_mode_leaves_no_folder_it_made_when_it_fails(games, tmp_path: Path, existing: bool) -> None:
+    """All files or none, and the folder made for them goes with them (helper-40); a folder
+    that was there before stays."""
+    out = tmp_path / "clips"
+    if existing:
+        out.mkdir()
+    calls = []
+
+    def cancel() -> bool:
+        calls.append(1)
+        return len(calls) > 40  # in the second clip's file
+
+    spec = {"mode": "clips", "clips": [{"start_time": 0, "end_time": 1, "rating": 5},
+                                       {"start_time": 1, "end_time": 2, "rating": 5}]}
+    with pytest.raises(reelgpu.Cancelled):
+        reelgpu.annotate(games[0], out, spec, device="cpu", cancel=cancel)
+    assert out.is_dir() == existing and (not existing or list(out.iterdir()) == [])

@@ -167,3 +167,21 @@ def test_non_json_values_name_their_place() -> None:
         check_plain_json({"params": deep})
     assert err.value.field == "params.k.k.k.k.k.k.k"  # the path as far as it is shown: a real field
     assert not err.value.field.endswith(".")
+
+
+@pytest.mark.parametrize("bad", [1.0, True, [1], {"a": 1}])
+@pytest.mark.parametrize("key", ["video_sequence", "id"])
+def test_a_value_that_fits_no_member_of_a_union_names_the_field_once(bad: Any, key: str) -> None:
+    """``video_sequence`` and ``id`` take a string or an integer: pydantic reports one error
+    per member, located at ``...video_sequence.str`` and ``...video_sequence.int``, which are
+    not fields of the spec (helper-40). One field, one message naming both."""
+    with pytest.raises(reelgpu.InvalidSpec) as caught:
+        parse_spec("annotate", {"input_keys": {"1": "a.mp4"}, "clips": [{"start_time": 0, "end_time": 1, key: bad}]})
+    assert caught.value.fields == (f"params.clips[0].{key}",) == (caught.value.field,)
+    assert f"params.clips[0].{key}: Input should be a valid string or a valid integer" in str(caught.value)
+
+
+def test_an_unknown_key_named_like_a_type_is_still_named() -> None:
+    with pytest.raises(reelgpu.InvalidSpec) as caught:
+        parse_spec("annotate", {"clips": [{"start_time": 0, "end_time": 1, "int": 3}]})
+    assert caught.value.field == "params.clips[0].int"
