@@ -193,5 +193,5 @@ def render_to_mp4(*, dst: Path, frames: Sequence[OutputFrame], clips: Sequence[p
     return ExportResult(
         output=dst, frames=writer.frames, duration_s=writer.frames / float(fps), width=size[0], height=size[1],
         fps=float(fps), backend={**backend.stages, "encode": writer.backend}, timings_s={k: round(v, 4) for k, v in timings.items()},
-        has_audio=audio is not None,
+        has_audio=audio is not None and audio.written,
     )

@@ -166,13 +166,14 @@ def overlay(src: StrPath, dst: StrPath, spec: OverlaySpec | Mapping[str, Any], *
         # every output has it (AAC copied, other audio encoded). No frames either, so progress
         # is told once, when it is done; cancel is asked as packets go.
         dst.parent.mkdir(parents=True, exist_ok=True)
-        remux_faststart(src, dst, cancel=cancel,
-                        audio=whole_source_audio(src, info, info.duration_s, spec.encode) if include_audio else None)
+        audio = whole_source_audio(src, info, info.duration_s, spec.encode) if include_audio else None
+        remux_faststart(src, dst, audio=audio, cancel=cancel)
         if progress is not None:
             progress(info.frame_count, info.frame_count)
         total = time.perf_counter() - started
         return ExportResult(output=dst, frames=info.frame_count, duration_s=info.duration_s, width=info.width,
-                            height=info.height, fps=float(info.fps), has_audio=include_audio, meta=spec.meta,
+                            height=info.height, fps=float(info.fps), has_audio=audio is not None and audio.written,
+                            meta=spec.meta,
                             backend={"decode": "copy", "process": "none", "encode": "copy"},
                             timings_s={"total": round(total, 4)})
 

@@ -19,6 +19,13 @@ class AudioFeed(Protocol):
     def mux_until(self, out: av.container.OutputContainer, t_s: float) -> None: ...
     def finish(self, out: av.container.OutputContainer) -> None: ...
 
+    @property
+    def written(self) -> bool:
+        """Whether any audio went into the output (after :meth:`finish`): a copy of audio
+        that plays wholly outside the video's span writes none, and the file has no audio
+        track then."""
+        ...
+
 
 def start_s(packet: av.Packet, shift: int) -> float:
     """When an audio packet starts on the output's clock (its stream's ticks less ``shift``)."""
@@ -59,6 +66,7 @@ class PassthroughAudio:
         self._packets = (p for p in self._in.demux(self._in_stream) if p.dts is not None)
         self._pending: av.Packet | None = None
         self._out_stream: av.AudioStream | None = None
+        self._muxed = 0  # packets copied
 
     def attach(self, out: av.container.OutputContainer) -> None:
         self._out_stream = out.add_stream_from_template(self._in_stream)
@@ -89,10 +97,15 @@ class PassthroughAudio:
             packet.dts -= self._shift
             packet.stream = self._out_stream
             out.mux(packet)
+            self._muxed += 1
 
     def finish(self, out: av.container.OutputContainer) -> None:
         self.mux_until(out, float("inf"))
         self._in.close()
+
+    @property
+    def written(self) -> bool:
+        return self._muxed > 0
 
 
 class AacEncoder:
@@ -162,6 +175,10 @@ class EncodedAudio:
         self.mux_until(out, float("inf"))
         self._encoder.flush(out)
 
+    @property
+    def written(self) -> bool:
+        return self._encoder.samples_pushed > 0
+
 
 # Source audio timed past the video's end read before the rest is left unread.
 _PAST_END_S = 5.0
@@ -217,6 +234,10 @@ class TranscodedAudio:
         self.mux_until(out, float("inf"))
         self._encoder.flush(out)
         self._in.close()
+
+    @property
+    def written(self) -> bool:
+        return self._encoder.samples_pushed > 0
 
     def _encoder_pos(self) -> int:
         return self._encoder.samples_pushed

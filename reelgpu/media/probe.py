@@ -40,6 +40,18 @@ OPEN_OPTIONS = {"format_whitelist": FORMAT_WHITELIST, "protocol_whitelist": "fil
 ACCEPTED = "MP4/MOV, Matroska/WebM, AVI or MPEG-TS"
 
 
+# Video containers FFmpeg reads but reelgpu does not accept, by their first bytes: refused as
+# unsupported (readable, not rendered), not as "not a video file".
+_OTHER_VIDEO = {b"FLV\x01": "FLV", b"\x00\x00\x01\xba": "MPEG program stream", b"OggS": "Ogg",
+                b"0&\xb2u": "ASF/WMV", b".RMF": "RealMedia"}
+
+
+def other_video_container(path: StrPath) -> str | None:
+    """The name of a video container that is not accepted (FLV, MPEG-PS, Ogg, ASF, RealMedia)."""
+    with open(path, "rb") as f:
+        return _OTHER_VIDEO.get(f.read(4))
+
+
 def sniff_container(path: StrPath) -> str | None:
     """The container family from the first bytes (``iso``, ``matroska``, ``avi``, ``mpegts``),
     or None: decided by content, never by the file name."""
@@ -406,6 +418,9 @@ def probe(path: StrPath) -> MediaInfo:
         raise CorruptMedia(f"{path}: file is empty")
     kind = sniff_container(path)
     if kind is None:  # cannot be parsed as any container we read (text, images, playlists...)
+        other = other_video_container(path)
+        if other is not None:
+            raise UnsupportedMedia(f"{path.name}: {other} files are not accepted ({ACCEPTED} expected)")
         raise CorruptMedia(f"{path.name}: not a video file ({ACCEPTED} expected)")
     if kind == "iso":
         check_iso_structure(path)

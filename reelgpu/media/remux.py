@@ -41,7 +41,9 @@ def remux_faststart(src: StrPath, dst: StrPath, *, audio: AudioFeed | None = Non
         with published(dst) as tmp, open_media(src) as inp, \
                 av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
             video = inp.streams.video[0]
-            copy = out.add_stream_from_template(video)
+            # opaque: the stream is made from the decoder it came with (PyAV otherwise looks for an
+            # encoder of that name, and an AV1 stream decoded by libdav1d has none: UnknownCodecError).
+            copy = out.add_stream_from_template(video, opaque=True)
             if audio is not None:
                 audio.attach(out)
             tagger = _bt709_tagger(video, copy)  # before the colr tags: it resets them
@@ -116,18 +118,31 @@ def _unspecified(cc: av.codec.context.CodecContext) -> bool:
         and cc.colorspace in (0, _UNSPECIFIED)
 
 
+# The metadata filter of each codec whose colours live in its bitstream, and how it says
+# BT.709 (VP9's headers carry the matrix only) and limited range.
+_BT709_FILTERS = {
+    "h264": ("h264_metadata=colour_primaries=1:transfer_characteristics=1:matrix_coefficients=1",
+             "video_full_range_flag=0"),
+    "hevc": ("hevc_metadata=colour_primaries=1:transfer_characteristics=1:matrix_coefficients=1",
+             "video_full_range_flag=0"),
+    "av1": ("av1_metadata=color_primaries=1:transfer_characteristics=1:matrix_coefficients=1", "color_range=tv"),
+    "vp9": ("vp9_metadata=color_space=bt709", "color_range=tv"),
+}
+
+
 def _bt709_tagger(video: av.video.stream.VideoStream,
                   out: av.video.stream.VideoStream) -> av.bitstream.BitStreamFilterContext | None:
-    """A filter writing BT.709 (limited range, where unstated) into an H.264/HEVC stream's
-    parameter sets, or None where the source states its colours or is another codec."""
+    """A filter writing BT.709 (limited range, where unstated) into an H.264/HEVC/AV1/VP9
+    stream's own headers, or None where the source states its colours or is another codec."""
     cc = video.codec_context
-    if cc is None or cc.name not in ("h264", "hevc") or not _unspecified(cc):
+    codec = cc.codec.canonical_name if cc is not None else None  # "av1", whichever decoder reads it
+    if codec not in _BT709_FILTERS or not _unspecified(cc):
         return None
-    options = f"colour_primaries={BT709}:transfer_characteristics={BT709}:matrix_coefficients={BT709}"
+    options, limited = _BT709_FILTERS[codec]
     if cc.color_range == 0:
-        options += ":video_full_range_flag=0"
+        options += ":" + limited
     tag = out.codec_context.codec_tag
-    tagger = av.bitstream.BitStreamFilterContext(f"{cc.name}_metadata={options}", video, out)
+    tagger = av.bitstream.BitStreamFilterContext(options, video, out)
     # The filter hands the output its input's parameters, codec tag included: an MPEG-TS
     # stream's is 0x1b (its stream type), which the MP4 muxer refused ("Tag [27][0][0][0]
     # incompatible"). The tag add_stream_from_template chose (none: the muxer's own) goes back.

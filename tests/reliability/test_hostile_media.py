@@ -193,6 +193,10 @@ CASES: dict[str, tuple[str, Builder]] = {
     "Matroska at 1 frame per 1000 s": ("UNSUPPORTED_MEDIA", lambda d, p, t: encoded(64, 64, 3, Fraction(1, 1000),
                                                                                     "mkv")(t)),
     "timescale 0": ("CORRUPT_MEDIA", lambda d, p, t: patch(d, first(d, "moov.trak.mdia.mdhd") + 20, ">I", 0)),
+    # A real video in a container FFmpeg reads and reelgpu does not accept: unsupported, not
+    # "not a video file" (it said that, as CORRUPT_MEDIA, helper-42).
+    "FLV renamed .mp4": ("UNSUPPORTED_MEDIA", lambda d, p, t: encoded(64, 64, 3, 30, "flv")(t)),
+    "MPEG program stream renamed .mp4": ("UNSUPPORTED_MEDIA", lambda d, p, t: encoded(64, 64, 3, 30, "mpg")(t)),
 }
 NAMES = list(CASES)
 SNIFFED = {"4 KiB of zeros", "text renamed .mp4", "PNG image renamed .mp4", "HLS playlist naming a local video"}
