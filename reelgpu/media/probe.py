@@ -349,7 +349,17 @@ def _video_duration(container: av.container.InputContainer, vs: av.video.stream.
     would otherwise hold the last picture for hours).
     """
     if vs.duration is not None:
-        return float(vs.duration * vs.time_base)
+        stated = float(vs.duration * vs.time_base)
+        if not (vs.codec_context and vs.codec_context.has_b_frames):
+            return stated
+        # With B-frames an MP4's stated duration (its sample deltas summed: a decode-time span)
+        # can end short of the last frame's presentation: frames missing (a variable rate) and
+        # reordered made it a frame short, and the frame was lost (helper-42). The presentation
+        # end, read from the last packets, is taken when it is at most a frame later.
+        last = _last_packet_end(container, vs, start + stated, start, frame_s)
+        if last is not None and stated < last - start <= stated + frame_s + 1e-6:
+            return last - start
+        return stated
     file_end = None
     if container.duration is not None:
         file_end = (container.start_time or 0) / av.time_base + container.duration / av.time_base

