@@ -454,15 +454,34 @@ ExportSpec = FramingSpec | OverlaySpec | AnnotateSpec
 _UNION_MEMBER = re.compile(r"^(str|int|float|bool|none|bytes|list|dict|tuple|set)$|[\[\]]")
 
 
-def _where(loc: tuple[Any, ...], *, members: bool = False) -> str:
-    """``loc`` as a field path (``clips[0].keyframes[1].time``), without union member names
-    unless ``members`` (an unknown key is named as given, whatever it is)."""
-    out = ""
+def _where(loc: tuple[Any, ...], params: Any, *, members: bool = False) -> str:
+    """``loc`` as a field path (``clips[0].keyframes[1].time``), without the names of union
+    members. A part is such a name only where the input has no key of that name (an
+    ``input_keys`` entry may well be called "str"), and an unknown key (``members``) is named
+    as given, whatever it is."""
+    out, node = "", params
     for k, part in enumerate(loc):
-        if isinstance(part, str) and _UNION_MEMBER.search(part) and not (members and k == len(loc) - 1):
+        child = _child(node, part)
+        if child is _MISSING and isinstance(part, str) and _UNION_MEMBER.search(part) \
+                and not (members and k == len(loc) - 1):
             continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        node = child
     return out or "params"
+
+
+_MISSING = object()
+
+
+def _child(node: Any, part: Any) -> Any:
+    """``node[part]`` in the input as given (either spelling of a key), or ``_MISSING``."""
+    if isinstance(node, dict) and isinstance(part, str):
+        for key in (part, to_camel(part)):
+            if key in node:
+                return node[key]
+    elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return _MISSING
 
 
 def _other_spelling_given(params: Any, loc: tuple[Any, ...], unknown: set[tuple[Any, ...]]) -> str | None:
@@ -511,7 +530,7 @@ def parse_spec(kind: str, params: Any) -> ExportSpec:
                 twin = _other_spelling_given(params, err["loc"], unknown)
                 msg = f"given twice, as {twin!r} and {err['loc'][-1]!r} (use one)" if twin else \
                     "unknown key (check the spelling)"
-            field = f"params.{_where(err['loc'], members=extra)}" if err["loc"] else "params"
+            field = f"params.{_where(err['loc'], params, members=extra)}" if err["loc"] else "params"
             if field in problems or len(problems) < 5:
                 problems.setdefault(field, []).append(msg)
         fields = tuple(problems)

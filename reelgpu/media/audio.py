@@ -30,7 +30,9 @@ class AudioClock:
     into the audio every few frames, audible clicks. Here a frame that starts within one tick
     (at least 0.5 ms) of where the one before ended continues it exactly; a larger difference
     is a real gap (silence) or overlap (samples dropped), measured on the input's own clock, so
-    the resampler's delay (96 samples at 8 kHz) never looks like one.
+    the resampler's delay (96 samples at 8 kHz) never looks like one. A source whose audio
+    clock drifts against its stamps (a capture's, tens of ppm) crosses the tolerance now and
+    then: each time a tick's worth of silence or overlap keeps it in sync.
     """
 
     def __init__(self, stream: av.audio.stream.AudioStream, origin_s: float) -> None:
@@ -54,6 +56,50 @@ class AudioClock:
         return start, jump
 
 
+class AudioPlacer:
+    """A stream's decoded frames as 48 kHz stereo float32 pieces, each with its output index
+    (samples at 48 kHz from the video's first frame): timed by :class:`AudioClock`, resampled
+    contiguously. A frame whose rate, layout or sample format differs from the one before (a
+    broadcast's MP2 switching 44.1/48 kHz or mono/stereo at a programme change) gets a new
+    resampler, the old one's held samples flushed first: PyAV's resampler refuses such a frame
+    (a bare ValueError)."""
+
+    def __init__(self, stream: av.audio.stream.AudioStream, origin_s: float) -> None:
+        self._clock = AudioClock(stream, origin_s)
+        self._resampler: av.AudioResampler | None = None
+        self._setup: tuple[str, str, int] | None = None
+        self._at: int | None = None  # output index of the next resampled sample
+
+    def place(self, frame: av.AudioFrame) -> tuple[int, list[tuple[int, np.ndarray]]]:
+        """(the frame's own output index, the pieces it releases: ``(index, (2, n) samples)``,
+        the previous setup's tail first after a change). The resampled output trails its
+        input by the resampler's delay, so after the first frame the index moves on from where
+        the output is, by the gap the input has."""
+        start, jump = self._clock.advance(frame)
+        first = int(round(start * RATE)) if self._at is None else self._at + int(round((jump or 0.0) * RATE))
+        pieces: list[tuple[int, np.ndarray]] = []
+        setup = (frame.format.name, frame.layout.name, frame.sample_rate)
+        if self._resampler is not None and setup != self._setup:
+            at = first if self._at is None else self._at
+            for chunk in self._resampler.resample(None):  # what the old setup still holds
+                pieces.append((at, self._samples(chunk)))
+                at += chunk.samples
+            self._resampler = None
+        if self._resampler is None:
+            self._resampler = av.AudioResampler(format="fltp", layout="stereo", rate=RATE)
+            self._setup = setup
+        at = first
+        for chunk in self._resampler.resample(frame):
+            pieces.append((at, self._samples(chunk)))
+            at += chunk.samples
+        self._at = at
+        return first, pieces
+
+    @staticmethod
+    def _samples(chunk: av.AudioFrame) -> np.ndarray:
+        return chunk.to_ndarray()[:2].astype(np.float32, copy=False)
+
+
 def read_audio(path: str | Path, start_s: float, end_s: float) -> np.ndarray:
     """Samples of the first audio stream in [start_s, end_s), as (2, n) float32 at 48 kHz.
 
@@ -64,7 +110,6 @@ def read_audio(path: str | Path, start_s: float, end_s: float) -> np.ndarray:
     out = np.zeros((2, n_out), dtype=np.float32)
     if n_out == 0:
         return out
-    resampler = av.AudioResampler(format="fltp", layout="stereo", rate=RATE)
     try:
         with open_media(path) as container:
             stream = container.streams.audio[0]
@@ -72,30 +117,25 @@ def read_audio(path: str | Path, start_s: float, end_s: float) -> np.ndarray:
             origin = float(origin_stream.start_time * origin_stream.time_base) if origin_stream.start_time else 0.0
             if start_s > 1.0:
                 container.seek(int((start_s + origin - 1.0) / stream.time_base), stream=stream, backward=True)
-            clock = AudioClock(stream, origin)
-            at: int | None = None  # output index of the next resampled sample
+            placer = AudioPlacer(stream, origin)
+            offset = int(round(start_s * RATE))  # output index of out[:, 0]
             for frame in container.decode(stream):
-                start, jump = clock.advance(frame)
-                # The resampler's output trails its input by its delay, so the position moves
-                # on from where the output is, by the gap the input has.
-                at = int(round((start - start_s) * RATE)) if at is None else at + int(round((jump or 0.0) * RATE))
-                for chunk in resampler.resample(frame):
-                    at = _place(out, chunk.to_ndarray(), at)
-                if at >= n_out:
+                _, pieces = placer.place(frame)
+                for at, samples in pieces:
+                    _place(out, samples, at - offset)
+                if pieces and pieces[-1][0] + pieces[-1][1].shape[1] - offset >= n_out:
                     break
     except av.error.FFmpegError as exc:
         raise CorruptMedia(f"{Path(path).name}: audio decoding failed ({exc.__class__.__name__})") from None
     return out
 
 
-def _place(out: np.ndarray, samples: np.ndarray, first: int) -> int:
-    """Write ``samples`` at output index ``first`` (what falls outside ``out`` is dropped);
-    return the index after them."""
+def _place(out: np.ndarray, samples: np.ndarray, first: int) -> None:
+    """Write ``samples`` at index ``first`` of ``out`` (what falls outside it is dropped)."""
     n = samples.shape[1]
     lo, hi = max(first, 0), min(first + n, out.shape[1])
     if hi > lo:
         out[:, lo:hi] = samples[:2, lo - first:hi - first]
-    return first + n
 
 
 def _atempo_chain(speed: float) -> list[float]:

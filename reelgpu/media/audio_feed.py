@@ -10,7 +10,7 @@ import av
 import numpy as np
 
 from ..errors import CorruptMedia
-from .audio import RATE, AudioClock
+from .audio import RATE, AudioPlacer
 from .probe import open_media
 
 
@@ -21,9 +21,9 @@ class AudioFeed(Protocol):
 
     @property
     def written(self) -> bool:
-        """Whether any audio went into the output (after :meth:`finish`): a copy of audio
-        that plays wholly outside the video's span writes none, and the file has no audio
-        track then."""
+        """Whether any audio went into the output (after :meth:`finish`): a copy of AAC that
+        plays wholly outside the video's span writes none, and the file has no audio track
+        then. Encoded audio always writes a track, silence where the source has none."""
         ...
 
 
@@ -188,7 +188,7 @@ class TranscodedAudio:
     """The source's whole audio, timing unchanged, encoded to AAC as the video advances: for
     sources whose audio cannot be copied (MP3, Opus, PCM). Streams: a 4 h input's audio would
     be ~5.5 GB as one float array. Samples are placed by their timestamps on the video's clock
-    (:class:`~reelgpu.media.audio.AudioClock`, as :func:`~reelgpu.media.audio.read_audio`
+    (:class:`~reelgpu.media.audio.AudioPlacer`, as :func:`~reelgpu.media.audio.read_audio`
     does: gaps become silence), and the whole is
     cut or padded to ``seconds``, the video's length."""
 
@@ -206,14 +206,12 @@ class TranscodedAudio:
         video = self._in.streams.video[0] if self._in.streams.video else None
         self._origin = float(video.start_time * video.time_base) if video and video.start_time else 0.0
         self._frames = self._in.decode(self._in_stream)
-        self._clock = AudioClock(self._in_stream, self._origin)
-        self._resampler = av.AudioResampler(format="fltp", layout="stereo", rate=RATE)
+        self._placer = AudioPlacer(self._in_stream, self._origin)
         self._encoder = AacEncoder(bitrate)
         self._buffer: list[np.ndarray] = []  # decoded samples right after those pushed to the encoder
         self._buffered = 0
         self._source_done = False
         self._past_end = 0.0  # seconds of source audio in a row timed past the video's end
-        self._at: int | None = None  # output index where the next resampled sample belongs
 
     def attach(self, out: av.container.OutputContainer) -> None:
         self._encoder.attach(out)
@@ -247,22 +245,16 @@ class TranscodedAudio:
         if frame is None:
             self._source_done = True
             return
-        end = self._encoder_pos() + self._buffered  # output index of the next sample to buffer
-        start, jump = self._clock.advance(frame)
-        # After the first frame the position moves on from where the resampled output is (it
-        # trails the input by the resampler's delay) by the gap the input has: 0 for
-        # contiguous frames.
-        first = int(round(start * RATE)) if self._at is None else self._at + int(round((jump or 0.0) * RATE))
-        if first >= self._total:
+        frame_first, pieces = self._placer.place(frame)
+        if frame_first >= self._total:
             # Past the video's end: a stray timestamp is skipped, but after 5 s of audio there
             # the rest is not read (a jump of hours would otherwise decode all that follows).
             self._past_end += frame.samples / max(1, frame.sample_rate or RATE)
             self._source_done = self._past_end > _PAST_END_S
-            self._at = first + int(round(frame.samples * RATE / max(1, frame.sample_rate or RATE)))
             return
         self._past_end = 0.0
-        for chunk in self._resampler.resample(frame):
-            samples = chunk.to_ndarray()[:2].astype(np.float32, copy=False)
+        end = self._encoder_pos() + self._buffered  # output index of the next sample to buffer
+        for first, samples in pieces:
             if first > end:  # a gap in the source: silence, never past the video's end
                 self._append(np.zeros((2, min(first, self._total) - end), np.float32))
                 end = first
@@ -270,8 +262,6 @@ class TranscodedAudio:
             if skip < samples.shape[1]:
                 self._append(samples[:, skip:])
                 end += samples.shape[1] - skip
-            first += samples.shape[1]
-        self._at = first
 
     def _append(self, samples: np.ndarray) -> None:
         self._buffer.append(np.ascontiguousarray(samples))

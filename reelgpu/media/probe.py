@@ -335,7 +335,7 @@ _MAX_HOLD_S = 10.0  # the longest a last picture's stated duration holds it (see
 
 
 def _video_duration(container: av.container.InputContainer, vs: av.video.stream.VideoStream, start: float,
-                    frame_s: float) -> float:
+                    frame_s: float, iso: bool = False) -> float:
     """Seconds from the video's first frame to its end (frame times count from its first frame).
 
     The stream's own duration where the container gives one (MP4, AVI; FFmpeg estimates it for
@@ -350,7 +350,7 @@ def _video_duration(container: av.container.InputContainer, vs: av.video.stream.
     """
     if vs.duration is not None:
         stated = float(vs.duration * vs.time_base)
-        if not (vs.codec_context and vs.codec_context.has_b_frames):
+        if not (iso and vs.codec_context and vs.codec_context.has_b_frames):
             return stated
         # With B-frames an MP4's stated duration (its sample deltas summed: a decode-time span)
         # can end short of the last frame's presentation: frames missing (a variable rate) and
@@ -402,8 +402,8 @@ def _last_packet_end(container: av.container.InputContainer, vs: av.video.stream
         for n, packet in enumerate(container.demux(vs)):
             if n >= limit:
                 return None  # not near the end after all (a seek that did not land), or endless
-            if packet.pts is None or not packet.size:
-                continue
+            if packet.pts is None or not packet.size or packet.is_discard:
+                continue  # (discarded: past the MP4's edit list, never shown)
             at = float(packet.pts * tb)
             stated = float(packet.duration * tb) if packet.duration else None
             end = at + _held_for(stated, at - start, frame_s)
@@ -459,7 +459,7 @@ def probe(path: StrPath) -> MediaInfo:
         time_base = Fraction(vs.time_base)
         rotation, interlaced_frame = _first_frame_facts(container, vs)  # decodes it: before the seek to the end
         start = float(vs.start_time * vs.time_base) if vs.start_time is not None else 0.0
-        duration = _video_duration(container, vs, start, float(1 / fps))
+        duration = _video_duration(container, vs, start, float(1 / fps), iso=kind == "iso")
         declared = int(vs.frames)
         if declared > 2 * duration * fps + 16:
             # Exports schedule frame_count frames; a count the duration cannot hold is forged.

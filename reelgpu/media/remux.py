@@ -31,8 +31,8 @@ def remux_faststart(src: StrPath, dst: StrPath, *, audio: AudioFeed | None = Non
     MPEG-TS capture's clock starts wherever the broadcast was, 1.4 s say), AAC audio no longer
     than the video (the feeds are made for the probe's video length) and,
     where the source leaves its colours unspecified, BT.709 tags: in the MP4's ``colr`` box,
-    and for H.264/HEVC in the stream's own parameter sets too (FFmpeg's
-    ``h264_metadata``/``hevc_metadata`` filters; decoders read those, and the slice data is not
+    and for H.264/HEVC/AV1/VP9 in the stream's own headers too (FFmpeg's ``*_metadata``
+    filters, :data:`_BT709_FILTERS`; decoders read those, and the picture data is not
     touched). ``cancel()`` is asked every :data:`CANCEL_EVERY` packets (a game video is
     gigabytes) and True raises ``Cancelled``.
     """

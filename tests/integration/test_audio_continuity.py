@@ -86,3 +86,28 @@ def test_a_real_gap_stays_a_gap(ffmpeg: str, tmp_path: Path, export: str) -> Non
     resumes = (np.nonzero(loud[int(silent_from * 48000):])[0][0]) / 48000 + silent_from
     assert resumes == pytest.approx(source_resumes - shift, abs=0.001)
     assert broken_samples(out[int((1.5 - shift + 0.05) * 48000):]).size == 0  # continuous after it
+
+
+@pytest.mark.parametrize("export", ["overlay copy", "framing trim"])
+def test_audio_that_changes_rate_mid_stream(ffmpeg: str, tmp_path: Path, export: str) -> None:
+    """A broadcast capture's MP2 switching from 44.1 to 48 kHz at a programme change: PyAV's
+    resampler refused the first 48 kHz frame with a bare ValueError (an INTERNAL error; the
+    overlay's copy used to pass such audio through untouched). The tone carries on at its
+    pitch and level across the change (helper-43)."""
+    halves = []
+    for k, rate in enumerate((44100, 48000)):
+        half = tmp_path / f"{k}.mp2"
+        subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                        f"sine=f={TONE_HZ}:r={rate}:d=1,volume=3", "-c:a", "mp2", str(half)], check=True)
+        halves.append(half.read_bytes())
+    (tmp_path / "both.mp2").write_bytes(b"".join(halves))
+    src = tmp_path / "capture.ts"
+    subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=160x90:r=25:d=2",
+                    "-i", str(tmp_path / "both.mp2"), "-c:v", "libx264", "-c:a", "copy", "-f", "mpegts", str(src)],
+                   check=True)
+    out = mono_48k(EXPORTS[export](src, tmp_path / "out.mp4").output)
+    shift = 0.3 if export == "framing trim" else 0.0
+    for a, b in ((0.4, 0.8), (1.2, 1.6)):  # inside each half
+        part = out[int((a - shift) * 48000):int((b - shift) * 48000)]
+        peak = np.fft.rfftfreq(len(part), 1 / 48000)[np.abs(np.fft.rfft(part)).argmax()]
+        assert abs(peak - TONE_HZ) < 3 and np.sqrt(np.mean(part ** 2)) > 0.2

@@ -502,3 +502,24 @@ def test_a_variable_rate_b_frame_mp4_keeps_its_last_frame(tmp_path: Path, fmt: s
         "overlay_settings": {"dim_strength": 0}}, device="cpu")
     got = shown(r.output)
     assert len(got) == 50 and got[-2:] == [47, 49]  # frame 48 is one of the missing
+
+
+def test_a_frame_hidden_by_the_edit_list_stays_hidden(tmp_path: Path) -> None:
+    """The same presentation end must not count a frame the MP4's edit list hides: FFmpeg hands
+    such packets over marked as discarded, and one more (repeated) frame was rendered
+    (helper-43). A 2 s B-frame MP4 whose edit list ends a frame early: 49 frames, as the
+    decoder shows."""
+    import struct
+
+    src = write_indexed(tmp_path / "full.mp4", Fraction(25), 50)
+    data = bytearray(src.read_bytes())
+    elst = data.index(b"elst")
+    assert data[elst + 4] == 0  # version 0: 32-bit segment duration at +12, movie timescale
+    (duration,) = struct.unpack_from(">I", data, elst + 12)
+    struct.pack_into(">I", data, elst + 12, duration - 40)  # mvhd timescale 1000: 40 ms, a frame
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(bytes(data))
+    with av.open(str(cut)) as c:
+        decoded = sum(1 for _ in c.decode(video=0))
+    info = probe(cut)
+    assert decoded == 49 and (info.duration_s, info.frame_count) == (1.96, 49)

@@ -185,3 +185,12 @@ def test_an_unknown_key_named_like_a_type_is_still_named() -> None:
     with pytest.raises(reelgpu.InvalidSpec) as caught:
         parse_spec("annotate", {"clips": [{"start_time": 0, "end_time": 1, "int": 3}]})
     assert caught.value.field == "params.clips[0].int"
+
+
+@pytest.mark.parametrize("key", ["str", "set", "a[1]"])
+def test_an_input_key_named_like_a_union_member_is_still_named(key: str) -> None:
+    """Union member names are dropped from a location only where the input has no such key:
+    ``input_keys`` entries are the caller's own names (helper-43)."""
+    with pytest.raises(reelgpu.InvalidSpec) as caught:
+        parse_spec("annotate", {"input_keys": {key: 5}, "clips": [{"start_time": 0, "end_time": 1}]})
+    assert caught.value.fields == (f"params.input_keys.{key}",)
