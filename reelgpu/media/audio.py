@@ -76,15 +76,16 @@ class AudioPlacer:
         input by the resampler's delay, so after the first frame the index moves on from where
         the output is, by the gap the input has."""
         start, jump = self._clock.advance(frame)
-        first = int(round(start * RATE)) if self._at is None else self._at + int(round((jump or 0.0) * RATE))
         pieces: list[tuple[int, np.ndarray]] = []
         setup = (frame.format.name, frame.layout.name, frame.sample_rate)
         if self._resampler is not None and setup != self._setup:
-            at = first if self._at is None else self._at
+            at = self._at or 0
             for chunk in self._resampler.resample(None):  # what the old setup still holds
                 pieces.append((at, self._samples(chunk)))
                 at += chunk.samples
+            self._at = at  # caught up with the input: the new resampler starts with no delay
             self._resampler = None
+        first = int(round(start * RATE)) if self._at is None else self._at + int(round((jump or 0.0) * RATE))
         if self._resampler is None:
             self._resampler = av.AudioResampler(format="fltp", layout="stereo", rate=RATE)
             self._setup = setup
