@@ -8,6 +8,7 @@ screen at start + n / fps (CONTRACT.md: frame-accurate cuts and trims).
 from __future__ import annotations
 
 import random
+from collections.abc import Container
 from fractions import Fraction
 from pathlib import Path
 
@@ -42,15 +43,19 @@ def index_of(luma: np.ndarray) -> int:
 
 
 def write_indexed(path: Path, fps: Fraction, frames: int, *, fmt: str | None = None, audio: bool = False,
-                  b_frames: int = 3, audio_s: float | None = None, options: dict[str, str] | None = None) -> Path:
+                  b_frames: int = 3, audio_s: float | None = None, options: dict[str, str] | None = None,
+                  missing: Container[int] = ()) -> Path:
     """H.264 (key frame every second) whose frame i shows i in binary; AAC beside it if asked
-    (as long as the video, or ``audio_s``)."""
+    (as long as the video, or ``audio_s``). Frames in ``missing`` are left out, their time
+    empty (a variable rate)."""
     with av.open(str(path), "w", format=fmt, options=options or {}) as out:
         video = out.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
         video.options = {"bf": str(b_frames), "g": str(round(fps)), "crf": "18", "preset": "veryfast"}
         sound = out.add_stream("aac", rate=48000) if audio else None
         for i in range(frames):
+            if i in missing:
+                continue
             frame = indexed_frame(i)
             frame.pts = i
             for packet in video.encode(frame):
@@ -482,19 +487,7 @@ def test_a_variable_rate_b_frame_mp4_keeps_its_last_frame(tmp_path: Path, fmt: s
     sample deltas summed, is a decode-time span and ended a frame before the last frame's
     presentation; that frame was never shown (helper-42). 50 slots at 25 fps, every fifth
     frame missing."""
-    src = tmp_path / f"vfr_b.{fmt}"
-    with av.open(str(src), "w") as out:
-        video = out.add_stream("libx264", rate=25)
-        video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
-        video.options = {"bf": "3", "g": "25", "crf": "18", "preset": "veryfast"}
-        for i in range(50):
-            if i % 5 != 3:
-                frame = indexed_frame(i)
-                frame.pts = i
-                for packet in video.encode(frame):
-                    out.mux(packet)
-        for packet in video.encode(None):
-            out.mux(packet)
+    src = write_indexed(tmp_path / f"vfr_b.{fmt}", Fraction(25), 50, missing={i for i in range(50) if i % 5 == 3})
     info = probe(src)
     assert (info.duration_s, info.frame_count) == (2.0, 50)
     r = reelgpu.overlay(src, tmp_path / "o.mp4", {"highlight_regions": [
