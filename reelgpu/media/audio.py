@@ -96,6 +96,16 @@ class AudioPlacer:
         self._at = at
         return first, pieces
 
+    def flush(self) -> list[tuple[int, np.ndarray]]:
+        """The samples the resampler still holds (its delay), at the end of the stream."""
+        pieces: list[tuple[int, np.ndarray]] = []
+        if self._resampler is not None and self._at is not None:
+            for chunk in self._resampler.resample(None):
+                pieces.append((self._at, self._samples(chunk)))
+                self._at += chunk.samples
+            self._resampler = None
+        return pieces
+
     @staticmethod
     def _samples(chunk: av.AudioFrame) -> np.ndarray:
         return chunk.to_ndarray()[:2].astype(np.float32, copy=False)
@@ -126,6 +136,9 @@ def read_audio(path: str | Path, start_s: float, end_s: float) -> np.ndarray:
                     _place(out, samples, at - offset)
                 if pieces and pieces[-1][0] + pieces[-1][1].shape[1] - offset >= n_out:
                     break
+            else:  # the stream ended inside the range: its last samples are in the resampler
+                for at, samples in placer.flush():
+                    _place(out, samples, at - offset)
     except av.error.FFmpegError as exc:
         raise CorruptMedia(f"{Path(path).name}: audio decoding failed ({exc.__class__.__name__})") from None
     return out

@@ -244,6 +244,7 @@ class TranscodedAudio:
         frame = next(self._frames, None)
         if frame is None:
             self._source_done = True
+            self._buffer_pieces(self._placer.flush())  # the resampler's last samples
             return
         frame_first, pieces = self._placer.place(frame)
         if frame_first >= self._total:
@@ -253,6 +254,11 @@ class TranscodedAudio:
             self._source_done = self._past_end > _PAST_END_S
             return
         self._past_end = 0.0
+        self._buffer_pieces(pieces)
+
+    def _buffer_pieces(self, pieces: list[tuple[int, np.ndarray]]) -> None:
+        """Buffer resampled pieces at their output indexes: a gap before one is silence, what
+        is already covered (an overlap) or before the video's start is dropped."""
         end = self._encoder_pos() + self._buffered  # output index of the next sample to buffer
         for first, samples in pieces:
             if first > end:  # a gap in the source: silence, never past the video's end

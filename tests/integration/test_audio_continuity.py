@@ -111,3 +111,13 @@ def test_audio_that_changes_rate_mid_stream(ffmpeg: str, tmp_path: Path, export:
         part = out[int((a - shift) * 48000):int((b - shift) * 48000)]
         peak = np.fft.rfftfreq(len(part), 1 / 48000)[np.abs(np.fft.rfft(part)).argmax()]
         assert abs(peak - TONE_HZ) < 3 and np.sqrt(np.mean(part ** 2)) > 0.2
+
+
+@pytest.mark.parametrize("export", ["overlay copy", "framing trim"])
+def test_audio_runs_to_the_video_end(ffmpeg: str, tmp_path: Path, export: str) -> None:
+    """Audio as long as its video keeps its last samples: the resampler holds its delay's worth
+    (96 samples at 8 kHz), which were lost at the end of the stream and became silence."""
+    src = tone_source(ffmpeg, tmp_path / "pcm8.mov", "pcm_s16le", 8000, 1)
+    out = mono_48k(EXPORTS[export](src, tmp_path / "out.mp4").output)
+    end = round((3.0 - (0.3 if export == "framing trim" else 0.0)) * 48000)
+    assert np.abs(out[end - 48:end]).max() > 0.3  # the last millisecond: the tone, not silence
