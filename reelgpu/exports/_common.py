@@ -21,7 +21,7 @@ from ..media.audio_feed import AudioFeed, EncodedAudio, PassthroughAudio, Transc
 from ..media.probe import MediaInfo, probe
 from ..result import CancelCheck, ExportResult, ProgressCallback, StrPath
 from ..specs import EncodeSettings
-from ..timeline import OutputFrame, Piece, clip_lengths, dissolve_overlap
+from ..timeline import OutputFrame, Piece, clip_lengths, dissolve_overlap, frame_count
 
 
 def resolve_source(key: str | None, default: Path, sources: Mapping[str, StrPath] | None, field: str) -> Path:
@@ -104,6 +104,9 @@ class AudioClip:
     pieces: Sequence[Piece]
 
 
+STRETCH_CONTEXT_S = 0.1  # audio read on each side of a slowed piece for atempo's windows (~30 ms)
+
+
 def assemble_audio(clips: Sequence[AudioClip], fps: Fraction, transition: str, transition_s: float) -> np.ndarray:
     """Cut, re-time (atempo) and join the clips' audio, each clip locked to its video length.
 
@@ -115,9 +118,13 @@ def assemble_audio(clips: Sequence[AudioClip], fps: Fraction, transition: str, t
     for clip, seconds in zip(clips, lengths):
         chunks = []
         for p in clip.pieces:
-            if clip.has_audio:
-                raw = read_audio(clip.path, clip.origin_s + p.start, clip.origin_s + p.end)
-                chunks.append(time_stretch(raw, p.speed))
+            if clip.has_audio and p.speed != 1.0:
+                # The audio on either side too, for atempo's first and last windows.
+                raw = read_audio(clip.path, clip.origin_s + p.start - STRETCH_CONTEXT_S,
+                                 clip.origin_s + p.end + STRETCH_CONTEXT_S)
+                chunks.append(time_stretch(raw, p.speed, context=int(round(STRETCH_CONTEXT_S * 48000))))
+            elif clip.has_audio:
+                chunks.append(read_audio(clip.path, clip.origin_s + p.start, clip.origin_s + p.end))
             else:
                 chunks.append(silence(p.out_duration))
         joined = np.concatenate(chunks, axis=1) if chunks else silence(0)
@@ -139,7 +146,11 @@ def assemble_audio(clips: Sequence[AudioClip], fps: Fraction, transition: str, t
     for part in parts[1:]:
         head = out[:, out.shape[1] - n:] * ramp(n, rising=False) + part[:, :n] * ramp(n, rising=True)
         out = np.concatenate([out[:, :out.shape[1] - n], head, part[:, n:]], axis=1)
-    return out
+    # As long as the video: its overlaps need not be whole frames, and its frame count rounds
+    # the total (halves up), so the audio ended up to a frame early (20 ms at 25 fps).
+    joined_s = sum(lengths) - (len(lengths) - 1) * dissolve_overlap(lengths, transition_s)
+    video_s = frame_count(joined_s, fps) / float(fps)
+    return fit_length(out, int(round(video_s * 48000)))
 
 
 def encoded_audio(samples: np.ndarray, encode: EncodeSettings) -> AudioFeed:

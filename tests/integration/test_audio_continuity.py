@@ -121,3 +121,43 @@ def test_audio_runs_to_the_video_end(ffmpeg: str, tmp_path: Path, export: str) -
     out = mono_48k(EXPORTS[export](src, tmp_path / "out.mp4").output)
     end = round((3.0 - (0.3 if export == "framing trim" else 0.0)) * 48000)
     assert np.abs(out[end - 48:end]).max() > 0.3  # the last millisecond: the tone, not silence
+
+
+SLOWED = {"segment_data": {"trim_start": 0.2, "segments": [{"start": 0.6, "end": 1.6, "speed": 0.5}]}}
+
+
+def test_slowed_audio_stays_with_its_pictures(ffmpeg: str, tmp_path: Path) -> None:
+    """atempo hands its output out early and short: a slowed piece's audio ran 36 ms ahead of
+    its pictures at 0.5x (83 ms at 0.25x) and ended in a sliver of silence before the next
+    piece (helper-44). A 10 ms burst at 1.00 s belongs at 0.4 + 0.4 / 0.5 = 1.20 s."""
+    src = tmp_path / "burst.mov"
+    subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=160x90:r=25:d=3",
+                    "-f", "lavfi", "-i", "aevalsrc='if(between(t,1.0,1.01),0.5*sin(2*PI*1000*t),0)':s=48000:d=3",
+                    "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le",
+                    str(src)], check=True)
+    out = mono_48k(reelgpu.framing(src, tmp_path / "out.mp4", SLOWED, device="cpu").output)
+    energy = out[int(1.0 * 48000):int(1.5 * 48000)] ** 2
+    centre = 1.0 + float((energy * np.arange(energy.size)).sum() / energy.sum()) / 48000
+    assert centre == pytest.approx(1.20 + 0.01, abs=0.008)  # the burst lasts 20 ms once slowed
+
+
+def test_slowed_audio_runs_to_the_end_of_its_piece(ffmpeg: str, tmp_path: Path) -> None:
+    src = tone_source(ffmpeg, tmp_path / "tone.mp4", "aac", 48000, 2)
+    out = mono_48k(reelgpu.framing(src, tmp_path / "out.mp4", SLOWED, device="cpu").output)
+    end = int(2.4 * 48000)  # the slowed piece ends at 0.4 + 1.0 / 0.5 s
+    assert np.abs(out[end - 1200:end]).min(initial=1.0) > 0 and np.abs(out[end - 960:end]).max() > 0.3
+
+
+def test_a_dissolve_of_part_frames_keeps_audio_to_the_video_end(tmp_path: Path) -> None:
+    """Clips of 1.16 s and 0.76 s dissolving over 0.38 s (9.5 frames at 25 fps): the video's
+    frame count rounds the total up to 39 frames (1.56 s); the audio ended at 1.54 s."""
+    from reelgpu.media.samples import make_sample_video
+
+    src = make_sample_video(tmp_path / "src.mp4", width=160, height=96, fps=25, seconds=4)
+    spec = {"clips": [{"source_start_time": 0.68, "source_end_time": 1.84},
+                      {"source_start_time": 2.96, "source_end_time": 3.72}],
+            "transition": {"type": "dissolve", "duration": 0.5}}
+    result = reelgpu.framing(src, tmp_path / "out.mp4", spec, device="cpu")
+    with av.open(str(result.output)) as c:
+        audio_s = max(float((p.pts + p.duration) * p.time_base) for p in c.demux(audio=0) if p.pts is not None)
+    assert result.frames == 39 and audio_s == pytest.approx(1.56, abs=0.002)
