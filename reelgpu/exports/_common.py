@@ -105,6 +105,38 @@ class AudioClip:
 
 
 STRETCH_CONTEXT_S = 0.1  # audio read on each side of a slowed piece for atempo's windows (~30 ms)
+JOIN_SAMPLES = 480  # 10 ms: the cross-fade where a clip's pieces of different speeds meet
+
+
+def _piece_audio(clip: AudioClip, piece: Piece, tail: int) -> tuple[np.ndarray, int]:
+    """One piece's audio at its output speed, followed by ``tail`` samples of what would play
+    after its end (for the cross-fade into the next piece); and ``tail``."""
+    if not clip.has_audio:
+        return silence(piece.out_duration + tail / 48000), tail
+    if piece.speed != 1.0:
+        # The audio on either side too, for atempo's first and last windows.
+        raw = read_audio(clip.path, clip.origin_s + piece.start - STRETCH_CONTEXT_S,
+                         clip.origin_s + piece.end + STRETCH_CONTEXT_S)
+        return time_stretch(raw, piece.speed, context=int(round(STRETCH_CONTEXT_S * 48000)), tail=tail), tail
+    length = int(round((piece.end - piece.start) * 48000))
+    return fit_length(read_audio(clip.path, clip.origin_s + piece.start,
+                                 clip.origin_s + piece.end + tail / 48000), length + tail), tail
+
+
+def _join_pieces(chunks: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """The pieces one after the other, each one's tail cross-faded into the next one's first
+    samples: a slowed piece's audio does not continue its neighbour's in phase, and the join
+    clicked (a tone broke by more than its own amplitude). Lengths and times are unchanged."""
+    out: list[np.ndarray] = []
+    pending: np.ndarray | None = None
+    for samples, tail in chunks:
+        body = np.array(samples[:, :samples.shape[1] - tail], np.float32)
+        if pending is not None:
+            n = min(pending.shape[1], body.shape[1])
+            body[:, :n] = pending[:, :n] * ramp(n, rising=False) + body[:, :n] * ramp(n, rising=True)
+        out.append(body)
+        pending = samples[:, samples.shape[1] - tail:] if tail else None
+    return np.concatenate(out, axis=1) if out else silence(0)
 
 
 def assemble_audio(clips: Sequence[AudioClip], fps: Fraction, transition: str, transition_s: float) -> np.ndarray:
@@ -116,19 +148,9 @@ def assemble_audio(clips: Sequence[AudioClip], fps: Fraction, transition: str, t
     parts: list[np.ndarray] = []
     lengths = clip_lengths([clip.pieces for clip in clips], fps)
     for clip, seconds in zip(clips, lengths):
-        chunks = []
-        for p in clip.pieces:
-            if clip.has_audio and p.speed != 1.0:
-                # The audio on either side too, for atempo's first and last windows.
-                raw = read_audio(clip.path, clip.origin_s + p.start - STRETCH_CONTEXT_S,
-                                 clip.origin_s + p.end + STRETCH_CONTEXT_S)
-                chunks.append(time_stretch(raw, p.speed, context=int(round(STRETCH_CONTEXT_S * 48000))))
-            elif clip.has_audio:
-                chunks.append(read_audio(clip.path, clip.origin_s + p.start, clip.origin_s + p.end))
-            else:
-                chunks.append(silence(p.out_duration))
-        joined = np.concatenate(chunks, axis=1) if chunks else silence(0)
-        parts.append(fit_length(joined, int(round(seconds * 48000))))
+        chunks = [_piece_audio(clip, p, JOIN_SAMPLES if k + 1 < len(clip.pieces) else 0)
+                  for k, p in enumerate(clip.pieces)]
+        parts.append(fit_length(_join_pieces(chunks), int(round(seconds * 48000))))
     if len(parts) == 1 or transition == "cut" or transition_s <= 0:
         return np.concatenate(parts, axis=1)
     d = int(round(transition_s * 48000))

@@ -166,9 +166,10 @@ def _atempo_chain(speed: float) -> list[float]:
     return factors
 
 
-def time_stretch(samples: np.ndarray, speed: float, context: int = 0) -> np.ndarray:
+def time_stretch(samples: np.ndarray, speed: float, context: int = 0, tail: int = 0) -> np.ndarray:
     """Play ``samples`` at ``speed`` (0.5 = twice as long) without changing pitch (atempo):
-    exactly ``round((n - 2 * context) / speed)`` samples, in step with the video.
+    exactly ``round((n - 2 * context) / speed)`` samples, in step with the video, then ``tail``
+    more from the context after the piece (what would play next; at most ``context / speed``).
 
     ``context``: samples on each side of the piece that are there only for atempo's windows
     (the audio before and after it, or silence), left out of the result. atempo hands its
@@ -177,11 +178,11 @@ def time_stretch(samples: np.ndarray, speed: float, context: int = 0) -> np.ndar
     ended in a sliver of silence (a click) before the next piece."""
     n = samples.shape[1] - 2 * context
     if abs(speed - 1.0) < 1e-9 or n <= 0:
-        return samples[:, context:context + max(n, 0)]
+        return fit_length(samples[:, context:], max(n, 0) + tail)
     pad = np.zeros((2, _ATEMPO_PAD), np.float32)
     stretched = _atempo(np.concatenate([pad, samples, pad], axis=1), speed)
     first = int(round((_ATEMPO_PAD + context) / speed)) - _atempo_lead(speed)
-    return fit_length(stretched[:, max(first, 0):], int(round(n / speed)))
+    return fit_length(stretched[:, max(first, 0):], int(round(n / speed)) + tail)
 
 
 # Silence around what atempo is given: its first and last windows (~30 ms each) then hold

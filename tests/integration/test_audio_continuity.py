@@ -161,3 +161,13 @@ def test_a_dissolve_of_part_frames_keeps_audio_to_the_video_end(tmp_path: Path) 
     with av.open(str(result.output)) as c:
         audio_s = max(float((p.pts + p.duration) * p.time_base) for p in c.demux(audio=0) if p.pts is not None)
     assert result.frames == 39 and audio_s == pytest.approx(1.56, abs=0.002)
+
+
+@pytest.mark.parametrize("speed", [0.5, 0.25, 2.0])
+def test_no_clicks_where_pieces_of_different_speeds_meet(ffmpeg: str, tmp_path: Path, speed: float) -> None:
+    """A slowed piece's audio does not continue its 1x neighbours' in phase: each join broke
+    the tone by more than its amplitude. The pieces now cross-fade over 10 ms."""
+    src = tone_source(ffmpeg, tmp_path / "tone.mp4", "aac", 48000, 2)
+    spec = {"segment_data": {"trim_start": 0.2, "segments": [{"start": 0.6, "end": 1.6, "speed": speed}]}}
+    out = mono_48k(reelgpu.framing(src, tmp_path / "out.mp4", spec, device="cpu").output)
+    assert broken_samples(out).size == 0
