@@ -493,9 +493,8 @@ def _other_spelling_given(params: Any, loc: tuple[Any, ...], unknown: set[tuple[
         path = path[2:]  # the framing shorthand: clip fields given at top level
     parent = params
     for part in path:
-        try:
-            parent = parent[part]
-        except (KeyError, IndexError, TypeError):
+        parent = _child(parent, part)
+        if parent is _MISSING:
             return None
     key = loc[-1] if loc else None
     if not isinstance(parent, dict) or not isinstance(key, str):

@@ -44,12 +44,12 @@ from ..frames import Planes
 from ..specs import EncodeSettings
 from .atomic import discard, partial_path, publish
 from .audio_feed import AudioFeed
-from .writer import write_labels
+from .writer import H26X_BT709, H26X_LIMITED, write_labels
 
 __all__ = ["AnnexBMuxer", "NvencWriter", "is_keyframe", "nal_types", "nvenc_options", "open_nvenc"]
 
 # VUI rewrite: BT.709 primaries/transfer/matrix, limited range (what Mp4Writer tags).
-_BT709_VUI = "colour_primaries=1:transfer_characteristics=1:matrix_coefficients=1:video_full_range_flag=0"
+_BT709_VUI = f"{H26X_BT709}:{H26X_LIMITED}"
 _H264_IDR = 5
 _HEVC_IRAP = range(16, 22)  # BLA_W_LP .. CRA_NUT
 # NV12 buffers the writer cycles through. Everything that reads or writes them (the interleave

@@ -13,7 +13,7 @@ from ..result import CancelCheck, StrPath
 from .atomic import published
 from .audio_feed import AudioFeed
 from .probe import open_media
-from .writer import BT709, RANGE_TV
+from .writer import BT709, H26X_BT709, H26X_LIMITED, RANGE_TV
 
 _UNSPECIFIED = 2  # AVCOL_PRI/TRC/SPC_UNSPECIFIED
 CANCEL_EVERY = 256  # video packets between cancel checks: a few seconds of video
@@ -121,10 +121,8 @@ def _unspecified(cc: av.codec.context.CodecContext) -> bool:
 # The metadata filter of each codec whose colours live in its bitstream, and how it says
 # BT.709 (VP9's headers carry the matrix only) and limited range.
 _BT709_FILTERS = {
-    "h264": ("h264_metadata=colour_primaries=1:transfer_characteristics=1:matrix_coefficients=1",
-             "video_full_range_flag=0"),
-    "hevc": ("hevc_metadata=colour_primaries=1:transfer_characteristics=1:matrix_coefficients=1",
-             "video_full_range_flag=0"),
+    "h264": (f"h264_metadata={H26X_BT709}", H26X_LIMITED),
+    "hevc": (f"hevc_metadata={H26X_BT709}", H26X_LIMITED),
     "av1": ("av1_metadata=color_primaries=1:transfer_characteristics=1:matrix_coefficients=1", "color_range=tv"),
     "vp9": ("vp9_metadata=color_space=bt709", "color_range=tv"),
 }

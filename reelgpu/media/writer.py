@@ -20,6 +20,10 @@ __all__ = ["Mp4Writer", "write_labels"]
 # AVCOL_* values (libavutil/pixfmt.h): BT.709 primaries/transfer/matrix, limited ("tv") range.
 BT709 = 1
 RANGE_TV = 1
+# The same, as FFmpeg's h264_metadata/hevc_metadata filters write them into a stream's VUI
+# (the NVENC writer's output; a stream copy's parameter sets).
+H26X_BT709 = "colour_primaries=1:transfer_characteristics=1:matrix_coefficients=1"
+H26X_LIMITED = "video_full_range_flag=0"
 
 
 def write_labels(out: av.container.OutputContainer, metadata: dict[str, str] | None,
