@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
 import reelgpu
+from reelgpu.media.lazy_input import Fetch, LazyInput
 
 from .context import JobContext
 from .errors import JobError
 from .plan import Plan
 from .settings import MiB
-from .storage import Storage
+from .storage import ObjectInfo, Storage
 
 # Extensions kept on local copies; anything else becomes ".bin". FFmpeg picks demuxers partly by
 # file name (".m3u8" selects the HLS playlist reader, ".txt" the text renderer): a key's extension
@@ -28,28 +30,41 @@ def local_name(index: int, key: str) -> str:
     return f"{index:02d}{suffix if suffix in LOCAL_EXTENSIONS else '.bin'}"
 
 
-def fetch_inputs(plan: Plan, storage: Storage, work: Path,
-                 ctx: JobContext) -> tuple[Path, dict[str, str], dict[Path, str]]:
+# The exports that read only parts of their videos: annotate cuts clips out of a game, framing
+# may use a few seconds of a long source. Overlay decodes all of its input.
+RANGE_READ_TYPES = {"annotate", "framing"}
+
+
+def fetch_inputs(plan: Plan, storage: Storage, work: Path, ctx: JobContext,
+                 lazies: contextlib.ExitStack) -> tuple[Path, dict[str, str], dict[Path, str], list[LazyInput]]:
     """HEAD every input (existence, size cap, disk room) before downloading any of them.
 
-    Returns the main input's path, ``sources`` for the export, and local path -> key as the
-    caller wrote it (so that library errors name the key, not our scratch file)."""
+    Videos of annotate and framing of at least ``REELGPU_RANGE_READ_MIN_MIB`` are not
+    downloaded: they become :class:`~reelgpu.media.lazy_input.LazyInput` placeholders (closed by
+    ``lazies``), and the export fetches the byte ranges it reads (docs/handler.md, "Range reads").
+
+    Returns the main input's path, ``sources`` for the export, local path -> key as the caller
+    wrote it (so that library errors name the key, not our scratch file), and the lazy inputs."""
     wanted: dict[str, str] = {plan.input_full: f"input_key {plan.envelope.input_key!r}"}
     shown: dict[str, str] = {plan.input_full: plan.envelope.input_key}
     for key, full in plan.sources.items():
         wanted.setdefault(full, f"params key {key!r}")
         shown.setdefault(full, key)
-    sizes: dict[str, int] = {}
+    infos: dict[str, ObjectInfo] = {}
     for full, label in wanted.items():
-        size = storage.head(full)
-        if size is None:
+        info = storage.stat(full)
+        if info is None:
             raise JobError("INPUT_NOT_FOUND", f"{label} does not exist")
-        if size > ctx.settings.max_input_bytes:
-            raise JobError("LIMIT_EXCEEDED", f"{label} is {size} bytes, over the input limit of "
+        if info.size > ctx.settings.max_input_bytes:
+            raise JobError("LIMIT_EXCEEDED", f"{label} is {info.size} bytes, over the input limit of "
                                              f"{ctx.settings.max_input_bytes} (REELGPU_MAX_INPUT_BYTES)",
                            limit="max_input_bytes")
-        sizes[full] = size
-    total = sum(sizes.values())
+        infos[full] = info
+    ranged = {full for full, info in infos.items()
+              if plan.envelope.type in RANGE_READ_TYPES and info.size >= ctx.settings.range_read_min_bytes
+              and not full.lower().endswith((".png", ".json"))}
+    # A range-read input may end up read whole (clips that cover the game): room for all of it.
+    total = sum(info.size for info in infos.values())
     free = shutil.disk_usage(work).free
     if free < total + 256 * MiB:
         raise JobError("STORAGE_ERROR", f"not enough scratch space for {total} bytes of input "
@@ -65,13 +80,26 @@ def fetch_inputs(plan: Plan, storage: Storage, work: Path,
         ctx.progress.report("download", done / total if total else 1.0, "downloading input")
 
     local: dict[str, Path] = {}
+    opened: list[LazyInput] = []
     for i, full in enumerate(wanted):
         path = in_dir / local_name(i, full)
-        storage.download(full, path, progress=on_bytes)
+        if full in ranged:
+            lazy = LazyInput(path, infos[full].size, _range_reader(storage, full, infos[full]),
+                             block_size=ctx.settings.range_block_bytes)
+            opened.append(lazies.enter_context(lazy))
+            on_bytes(infos[full].size)  # nothing to wait for here: the export fetches what it reads
+        else:
+            storage.download(full, path, progress=on_bytes)
         local[full] = path
         ctx.checkpoint()
     sources = {key: str(local[full]) for key, full in plan.sources.items()}
-    return local[plan.input_full], sources, {path: shown[full] for full, path in local.items()}
+    return local[plan.input_full], sources, {path: shown[full] for full, path in local.items()}, opened
+
+
+def _range_reader(storage: Storage, key: str, info: ObjectInfo) -> Fetch:
+    """``fetch(offset, length)`` for a :class:`LazyInput`: ranged GETs of this version of ``key``
+    only (a replaced object fails the job instead of mixing two files' bytes)."""
+    return lambda offset, length: storage.read_range(key, offset, length, version=info.version)
 
 
 def keys_for_paths(message: str, names: Mapping[Path, str]) -> str:

@@ -59,10 +59,11 @@ def process(job: Mapping[str, Any], storage: Storage, ctx: JobContext) -> dict[s
         return reused
 
     sweep_stale(ctx.settings.scratch_dir, ctx.settings.job_timeout_s)
-    with job_folder(ctx.settings.scratch_dir) as work:
+    # ExitStack after job_folder: the lazy inputs are closed before their folder is removed.
+    with job_folder(ctx.settings.scratch_dir) as work, contextlib.ExitStack() as lazies:
         ctx.progress.report("download", 0.0, "checking inputs")
         t0 = time.monotonic()
-        src, sources, names = fetch_inputs(plan, storage, work, ctx)
+        src, sources, names, ranged = fetch_inputs(plan, storage, work, ctx, lazies)
         t_download = time.monotonic() - t0
 
         out_dir = work / "out"
@@ -80,6 +81,9 @@ def process(job: Mapping[str, Any], storage: Storage, ctx: JobContext) -> dict[s
         except reelgpu.ReelGpuError as exc:
             raise name_keys(exc, {**names, dst: env.output_key, work: "<scratch>"}) from None
         t_export = time.monotonic() - t0
+        for lazy in ranged:
+            log.info("%s | job %s: read %d of %d bytes of %r in %d range requests", job.get("id", "?"), env.job_id,
+                     lazy.fetched_bytes, lazy.size, names[lazy.path], lazy.requests)
         if "fallback" in result.backend:  # why NVDEC's refusal sent it to the CPU: keys, not scratch paths
             reason = keys_for_paths(result.backend["fallback"], {**names, dst: env.output_key, work: "<scratch>"})
             result.backend["fallback"] = reason[:FALLBACK_CHARS]

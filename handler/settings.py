@@ -54,6 +54,9 @@ class Settings:
     scratch_dir: str | None = None
     progress_interval_s: float = 0.5
     concurrency: int = 1
+    # annotate and framing read inputs at least this large by byte range instead of whole
+    range_read_min_bytes: int = 64 * MiB
+    range_block_bytes: int = MiB  # one ranged GET fetches this much (or a run of such blocks)
     limits: Limits = dataclasses.field(default_factory=Limits)
 
     @classmethod
@@ -71,5 +74,10 @@ class Settings:
             scratch_dir=env.get("REELGPU_SCRATCH_DIR") or None,
             progress_interval_s=env_number(env, "REELGPU_PROGRESS_INTERVAL_S", cls.progress_interval_s),
             concurrency=env_number(env, "REELGPU_CONCURRENCY", cls.concurrency, minimum=1, integer=True),
+            range_read_min_bytes=int(env_number(env, "REELGPU_RANGE_READ_MIN_MIB", cls.range_read_min_bytes / MiB)
+                                     * MiB),
+            # fractions allowed (0.25 = 256 KiB); at least 64 KiB, below which requests cost more than bytes
+            range_block_bytes=int(env_number(env, "REELGPU_RANGE_BLOCK_MIB", cls.range_block_bytes / MiB,
+                                             minimum=1 / 16) * MiB),
             limits=limits_from_env(env),
         )

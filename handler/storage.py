@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -63,6 +64,25 @@ def content_type_for(key: str) -> str:
     return "application/octet-stream"
 
 
+@dataclasses.dataclass(frozen=True)
+class ObjectInfo:
+    """What a HEAD says of an object: its size and a version that changes when it is replaced
+    (S3: the ETag; a local folder: size and modification time)."""
+
+    size: int
+    version: str
+
+
+def changed(key: str) -> StorageError:
+    return StorageError("STORAGE_ERROR", f"object {key!r} was replaced while the job was reading it",
+                        retryable=True)
+
+
+def short_read(key: str, start: int, length: int, got: int) -> StorageError:
+    return StorageError("STORAGE_ERROR", f"reading {length} bytes of {key!r} from byte {start} returned {got}",
+                        retryable=True)
+
+
 @runtime_checkable
 class Storage(Protocol):
     """What the handler needs from storage, nothing more."""
@@ -75,6 +95,13 @@ class Storage(Protocol):
 
     def exists(self, key: str) -> bool:
         """Whether the object exists."""
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        """Size and version of an existing object, or None when it does not exist."""
+
+    def read_range(self, key: str, start: int, length: int, *, version: str | None = None) -> bytes:
+        """Exactly ``length`` bytes of ``key`` from ``start``; STORAGE_ERROR when the object is
+        no longer ``version`` (replaced since :meth:`stat`), INPUT_NOT_FOUND when it is gone."""
 
     def download(self, key: str, path: Path, *, progress: BytesCallback | None = None) -> None:
         """Fetch ``key`` into ``path`` (complete or not at all); INPUT_NOT_FOUND if missing."""
@@ -128,6 +155,30 @@ class LocalStorage:
 
     def exists(self, key: str) -> bool:
         return self.head(key) is not None
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        return ObjectInfo(st.st_size, f"{st.st_size}-{st.st_mtime_ns}") if path.is_file() else None
+
+    def read_range(self, key: str, start: int, length: int, *, version: str | None = None) -> bytes:
+        path = self._path(key)
+        try:
+            with open(path, "rb") as f:
+                st = os.fstat(f.fileno())
+                if version is not None and f"{st.st_size}-{st.st_mtime_ns}" != version:
+                    raise changed(key)
+                data = os.pread(f.fileno(), length, start)
+        except FileNotFoundError:
+            raise not_found(key) from None
+        except OSError as exc:
+            raise StorageError("STORAGE_ERROR", f"could not read {key!r}: {exc.strerror}", retryable=True) from None
+        if len(data) != length:
+            raise short_read(key, start, length, len(data))
+        return data
 
     def _record(self, key: str) -> dict[str, Any] | None:
         if not self.exists(key):
@@ -337,6 +388,38 @@ class S3Storage:
     def exists(self, key: str) -> bool:
         return self._head(key) is not None
 
+    def stat(self, key: str) -> ObjectInfo | None:
+        resp = self._head(key)
+        return None if resp is None else ObjectInfo(int(resp["ContentLength"]), str(resp.get("ETag", "")))
+
+    def read_range(self, key: str, start: int, length: int, *, version: str | None = None) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Range": f"bytes={start}-{start + length - 1}"}
+        if version:
+            args["IfMatch"] = version  # a replaced object answers 412 instead of mixing two files' bytes
+        got = 0
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                resp = self.client.get_object(**args)
+                # botocore retries the request; a body cut off while it streams is retried here.
+                data = resp["Body"].read()
+            except ClientError as exc:
+                if _error_code(exc) == "PreconditionFailed" or \
+                        exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412:
+                    raise changed(key) from None
+                raise self._error(exc, "read", key) from None
+            except BotoCoreError as exc:
+                if attempt < self._max_attempts:
+                    log.warning("storage read of %r bytes %d+%d: %s, reading again", key, start, length,
+                                type(exc).__name__)
+                    continue
+                raise self._error(exc, "read", key) from None
+            got = len(data)
+            if got == length:
+                return data
+        raise short_read(key, start, length, got)
+
     def metadata(self, key: str) -> dict[str, str] | None:
         resp = self._head(key)
         if resp is None:
@@ -491,6 +574,6 @@ def storage_from_env(env: Mapping[str, str] | None = None) -> Storage:
 
 
 __all__ = [
-    "BytesCallback", "LocalStorage", "S3Storage", "Storage", "StorageConfigError", "StorageError",
+    "BytesCallback", "LocalStorage", "ObjectInfo", "S3Storage", "Storage", "StorageConfigError", "StorageError",
     "content_type_for", "storage_from_env",
 ]

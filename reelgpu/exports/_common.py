@@ -104,6 +104,12 @@ class AudioClip:
     pieces: Sequence[Piece]
 
 
+def clip_cut(path: Path, origin_s: float, pieces: Sequence[Piece]) -> tuple[Path, float, float]:
+    """The stretch of ``path`` a clip plays (seconds from its video's first frame): what
+    :func:`~reelgpu.media.prefetch.prefetch_cuts` fetches ahead of a lazy input's reads."""
+    return path, origin_s + min(p.start for p in pieces), origin_s + max(p.end for p in pieces)
+
+
 STRETCH_CONTEXT_S = 0.1  # audio read on each side of a slowed piece for atempo's windows (~30 ms)
 JOIN_SAMPLES = 480  # 10 ms: the cross-fade where a clip's pieces of different speeds meet
 

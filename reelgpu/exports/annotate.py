@@ -21,6 +21,7 @@ from ..frames import Planes
 from ..limits import DEFAULT_LIMITS, Limits, check_output_length, check_output_size, check_spec_limits
 from ..media.atomic import published
 from ..media.decode_cpu import DecodedFrame
+from ..media.prefetch import prefetch_cuts
 from ..media.probe import MediaInfo
 from ..ops.color import rgba_to_yuva
 from ..ops.sprite import YUVASprite
@@ -34,6 +35,7 @@ from ._common import (
     Probes,
     assemble_audio,
     check_destination,
+    clip_cut,
     encoded_audio,
     given_inputs,
     render_to_mp4,
@@ -212,14 +214,16 @@ def _export_compilation(plans: list[CutPlan], dst: Path, spec: AnnotateSpec, bac
     sidecar_json = _json_bytes({"clips": sidecar, "meta": spec.meta})  # before the render, not after it
     chapters = [{"id": i, "start": round(e["start"] * 1000), "end": round(e["end"] * 1000),
                  "time_base": Fraction(1, 1000), "metadata": {"title": e["name"]}} for i, e in enumerate(sidecar)]
-    audio = None
-    if spec.include_audio and any(p.info.has_audio for p in plans):
-        clips = [AudioClip(p.path, p.info.has_audio, p.clip.start_time, p.pieces) for p in plans]
-        audio = encoded_audio(assemble_audio(clips, fps, "cut", 0.0), spec.encode)
-    result = render_to_mp4(dst=dst, frames=frames, clips=[ClipSource(p.path, p.clip.start_time, p.info.rotation) for p in plans],
-                           render=_render_cut((out_w, out_h), banners, backend), size=(out_w, out_h), fps=fps,
-                           encode=spec.encode, audio=audio, backend=backend, limits=limits, progress=progress,
-                           cancel=cancel, chapters=chapters, started=started)
+    with prefetch_cuts([clip_cut(p.path, p.clip.start_time, p.pieces) for p in plans]):  # inputs read by range only
+        audio = None
+        if spec.include_audio and any(p.info.has_audio for p in plans):
+            clips = [AudioClip(p.path, p.info.has_audio, p.clip.start_time, p.pieces) for p in plans]
+            audio = encoded_audio(assemble_audio(clips, fps, "cut", 0.0), spec.encode)
+        result = render_to_mp4(dst=dst, frames=frames,
+                               clips=[ClipSource(p.path, p.clip.start_time, p.info.rotation) for p in plans],
+                               render=_render_cut((out_w, out_h), banners, backend), size=(out_w, out_h), fps=fps,
+                               encode=spec.encode, audio=audio, backend=backend, limits=limits, progress=progress,
+                               cancel=cancel, chapters=chapters, started=started)
     sidecar_path = _sidecar_path(dst)
     try:
         _write_atomic(sidecar_path, sidecar_json)
@@ -247,22 +251,24 @@ def _export_clips(plans: list[CutPlan], dst: Path, spec: AnnotateSpec, backend: 
     outputs: list[Path] = []
     results: list[ExportResult] = []
     try:
-        for p in chosen:
-            (out_w, out_h), fps = p.info.picture_size, p.info.fps
-            frames = schedule([p.pieces], fps)
-            audio = None
-            if spec.include_audio and p.info.has_audio:
-                audio = encoded_audio(assemble_audio([AudioClip(p.path, True, p.clip.start_time, p.pieces)], fps, "cut", 0),
-                                      spec.encode)
-            offset = done_before
-            results.append(render_to_mp4(
-                dst=names[p.index], frames=frames,
-                clips=[ClipSource(p.path, p.clip.start_time, p.info.rotation)], render=_render_cut((out_w, out_h), [None], backend),
-                size=(out_w, out_h), fps=fps, encode=spec.encode, audio=audio, backend=backend, limits=limits,
-                progress=(lambda d, _t, o=offset: progress(o + d, total)) if progress else None, cancel=cancel,
-                metadata={"title": p.name, "description": p.clip.notes, "comment": f"rating {p.clip.rating}"}))
-            outputs.append(results[-1].output)
-            done_before += results[-1].frames
+        with prefetch_cuts([clip_cut(p.path, p.clip.start_time, p.pieces) for p in chosen]):
+            for p in chosen:
+                (out_w, out_h), fps = p.info.picture_size, p.info.fps
+                frames = schedule([p.pieces], fps)
+                audio = None
+                if spec.include_audio and p.info.has_audio:
+                    clip_audio = [AudioClip(p.path, True, p.clip.start_time, p.pieces)]
+                    audio = encoded_audio(assemble_audio(clip_audio, fps, "cut", 0), spec.encode)
+                offset = done_before
+                results.append(render_to_mp4(
+                    dst=names[p.index], frames=frames,
+                    clips=[ClipSource(p.path, p.clip.start_time, p.info.rotation)],
+                    render=_render_cut((out_w, out_h), [None], backend),
+                    size=(out_w, out_h), fps=fps, encode=spec.encode, audio=audio, backend=backend, limits=limits,
+                    progress=(lambda d, _t, o=offset: progress(o + d, total)) if progress else None, cancel=cancel,
+                    metadata={"title": p.name, "description": p.clip.notes, "comment": f"rating {p.clip.rating}"}))
+                outputs.append(results[-1].output)
+                done_before += results[-1].frames
     except BaseException:
         for path in outputs:  # all or nothing
             with contextlib.suppress(FileNotFoundError):

@@ -16,6 +16,7 @@ from ..frames import Planes
 from ..limits import DEFAULT_LIMITS, Limits, check_output_length, check_spec_limits
 from ..media.audio_feed import AudioFeed
 from ..media.decode_cpu import DecodedFrame
+from ..media.prefetch import prefetch_cuts
 from ..media.probe import MediaInfo
 from ..pipeline import ClipSource
 from ..result import CancelCheck, ExportResult, ProgressCallback, StrPath
@@ -40,6 +41,7 @@ from ._common import (
     Probes,
     assemble_audio,
     check_destination,
+    clip_cut,
     encoded_audio,
     given_inputs,
     render_to_mp4,
@@ -190,8 +192,9 @@ def framing(src: StrPath, dst: StrPath, spec: FramingSpec | Mapping[str, Any], *
         return ops.fade_to_black(out, of.brightness)
 
     clips = [ClipSource(p.path, p.origin_s, p.info.rotation) for p in plans]
-    result = render_to_mp4(dst=Path(dst), frames=frames, clips=clips, render=render, size=(out_w, out_h), fps=fps,
-                           encode=spec.encode, audio=_audio(spec, plans, fps), backend=backend, limits=limits,
-                           progress=progress, cancel=cancel, started=started)
+    with prefetch_cuts([clip_cut(p.path, p.origin_s, p.pieces) for p in plans]):  # inputs read by range only
+        result = render_to_mp4(dst=Path(dst), frames=frames, clips=clips, render=render, size=(out_w, out_h),
+                               fps=fps, encode=spec.encode, audio=_audio(spec, plans, fps), backend=backend,
+                               limits=limits, progress=progress, cancel=cancel, started=started)
     result.meta = spec.meta
     return result

@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import CorruptMedia, InputNotFound, LimitExceeded, UnsupportedMedia
 from ..result import StrPath
 from .frame_rate import nominal_rate, sampled_period
+from .lazy_input import lookup, open_binary
 from .seek import rewind
 
 # Sanity bounds on what a file may *declare*, whatever the configured Limits: libavformat builds
@@ -48,14 +49,14 @@ _OTHER_VIDEO = {b"FLV\x01": "FLV", b"\x00\x00\x01\xba": "MPEG program stream", b
 
 def other_video_container(path: StrPath) -> str | None:
     """The name of a video container that is not accepted (FLV, MPEG-PS, Ogg, ASF, RealMedia)."""
-    with open(path, "rb") as f:
+    with open_binary(path) as f:
         return _OTHER_VIDEO.get(f.read(4))
 
 
 def sniff_container(path: StrPath) -> str | None:
     """The container family from the first bytes (``iso``, ``matroska``, ``avi``, ``mpegts``),
     or None: decided by content, never by the file name."""
-    with open(path, "rb") as f:
+    with open_binary(path) as f:
         head = f.read(200)
     if len(head) >= 8 and head[4:8] in _ISO_TOP:
         return "iso"
@@ -71,7 +72,9 @@ def sniff_container(path: StrPath) -> str | None:
 def open_media(path: StrPath) -> av.container.InputContainer:
     """``av.open`` for reading an input: accepted demuxers only, local files only (no nested
     http:, concat:, data:... however the file asks). Every reader of an input uses this."""
-    return av.open(str(path), metadata_errors="ignore", options=dict(OPEN_OPTIONS))
+    lazy = lookup(path)  # a remote input read by byte range (lazy_input.py)
+    source = lazy.reader() if lazy is not None else str(path)
+    return av.open(source, metadata_errors="ignore", options=dict(OPEN_OPTIONS))
 
 
 def video_rate(path: StrPath) -> Fraction | None:
@@ -138,7 +141,7 @@ class MediaInfo:
 def top_level_atoms(path: StrPath, limit: int = 64) -> list[str]:
     """Names of the top-level MP4 boxes in file order (reads headers only)."""
     names: list[str] = []
-    with open(path, "rb") as f:
+    with open_binary(path) as f:
         f.seek(0, 2)
         end = f.tell()
         pos = 0
@@ -268,7 +271,7 @@ def check_iso_structure(path: StrPath) -> None:
     """
     path = Path(path)
     name = path.name
-    with open(path, "rb") as f:
+    with open_binary(path) as f:
         head = f.read(8)
         if len(head) < 8 or head[4:8] not in _ISO_TOP:
             return

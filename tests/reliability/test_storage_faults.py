@@ -87,7 +87,8 @@ def storage_for(proxy: Any, rel: Any, attempts: int) -> SpyStorage:
                       part_size=5 * MiB, max_concurrency=2, connect_timeout=1.0, read_timeout=0.8)
 
 
-# One of each publication shape: single PUT, multipart (7 MiB remux), two objects (annotate).
+# One of each publication shape: single PUT, multipart (7 MiB remux), two objects (annotate);
+# and one export that reads its 7 MiB input by byte range (RANGE_SETTINGS) instead of downloading it.
 SPECS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("framing", "raw/in.mp4", "out/framed.mp4", {"target_width": 90, "target_height": 160,
                                                  "encode": {"preset": "ultrafast"}}),
@@ -95,13 +96,18 @@ SPECS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("annotate", "raw/in.mp4", "out/annotated.mp4", {"clips": [
         {"start_time": 0.0, "end_time": 0.5, "name": "A", "rating": 5},
         {"start_time": 0.5, "end_time": 1.0, "name": "B", "rating": 4}], "encode": {"preset": "ultrafast"}}),
+    ("annotate", "raw/big.mp4", "out/ranged.mp4", {"clips": [
+        {"start_time": 1.0, "end_time": 1.5, "name": "R", "rating": 3}], "encode": {"preset": "ultrafast"}}),
 ]
+# Inputs of 1 MiB and more are read by range, in 1 MiB requests: big.mp4 for annotate (not the
+# small one, and not big.mp4 for overlay, which downloads).
+RANGE_SETTINGS = {"range_read_min_bytes": MiB, "range_block_bytes": MiB}
 
 
 def run_jobs(storage: SpyStorage, tag: str, tmp: Path, rel: Any) -> dict[tuple[int, int], dict[str, Any]]:
-    """Every spec for every user (9 jobs) in sequence; result per (user, spec)."""
+    """Every spec for every user (12 jobs) in sequence; result per (user, spec)."""
     settings = Settings(device="cpu", scratch_dir=str(tmp / "scratch"), job_timeout_s=JOB_LIMIT_S - 30,
-                        progress_interval_s=1.0)
+                        progress_interval_s=1.0, **RANGE_SETTINGS)
     results = {}
     for user in range(USERS):
         for s, (kind, inp, out, params) in enumerate(SPECS):
@@ -143,7 +149,7 @@ def test_faults_never_publish_a_partial_or_corrupt_object(proxy: Any, s3: Any, r
     clean = run_jobs(clean_storage, "clean", tmp_path / "clean", rel)
     assert all(r.get("status") == "success" for r in clean.values()), clean
     reference = relative(published(s3, rel, "clean"), "clean")
-    assert len(reference) == USERS * 4  # framing, overlay, annotate video + sidecar, per user
+    assert len(reference) == USERS * 6  # framing, overlay, two annotate videos + sidecars, per user
 
     outcomes: Counter = Counter()
     phases = {
@@ -186,7 +192,7 @@ def test_faults_never_publish_a_partial_or_corrupt_object(proxy: Any, s3: Any, r
 
         # 2. The failed jobs again, without faults: they succeed, with the clean run's bytes.
         retry_storage = storage_for(proxy, rel, attempts=5)
-        settings = Settings(device="cpu", scratch_dir=str(tmp_path / "retry"), job_timeout_s=60)
+        settings = Settings(device="cpu", scratch_dir=str(tmp_path / "retry"), job_timeout_s=60, **RANGE_SETTINGS)
         for (user, s), result in results.items():
             if result.get("status") == "success":
                 continue
@@ -259,3 +265,21 @@ def test_cut_downloads_are_fetched_again(proxy: Any, rel: Any, inputs: dict[str,
     assert proxy.stats.faults["truncate_response"] >= 2
     assert rel.sha256(tmp_path / "big.mp4") == rel.sha256(inputs["big"])
     assert [p.name for p in tmp_path.iterdir()] == ["big.mp4"]  # no .part file left
+
+
+def test_cut_range_reads_are_read_again(proxy: Any, rel: Any, inputs: dict[str, Path]) -> None:
+    """Ranged GETs of the input answered with half their body (twice), then normally: each
+    range comes back whole; an export never sees a block with a missing tail."""
+    storage = storage_for(proxy, rel, attempts=5)
+    key = f"{PREFIX}/u1/raw/big.mp4"
+    info = storage.stat(key)
+    assert info is not None
+    data = inputs["big"].read_bytes()
+    proxy.configure(rel.FaultPlan(rate=1.0, kinds=("truncate_response",), only=("GET", "/raw/big.mp4"), seed=8,
+                                  max_faults=2))
+    try:
+        got = storage.read_range(key, MiB, 2 * MiB, version=info.version)
+    finally:
+        proxy.configure(rel.FaultPlan(rate=0.0))
+    assert proxy.stats.faults["truncate_response"] >= 2
+    assert got == data[MiB:3 * MiB]

@@ -237,6 +237,14 @@ def test_settings_limits_from_env() -> None:
         Settings.from_env({"REELGPU_DEVICE": "tpu"})
 
 
+def test_settings_range_reads_from_env() -> None:
+    s = Settings.from_env({"REELGPU_RANGE_READ_MIN_MIB": "0", "REELGPU_RANGE_BLOCK_MIB": "0.25"})
+    assert s.range_read_min_bytes == 0 and s.range_block_bytes == 256 * 1024
+    assert Settings.from_env({}).range_read_min_bytes == 64 * 2**20 == Settings().range_read_min_bytes
+    with pytest.raises(ValueError, match=r"REELGPU_RANGE_BLOCK_MIB='0.01' must be a finite number >= 0.0625"):
+        Settings.from_env({"REELGPU_RANGE_BLOCK_MIB": "0.01"})
+
+
 def test_scratch_names_become_keys_in_one_pass() -> None:
     """A key put into a message is not matched again: the input's scratch name 00.mp4 became
     the output key when that key ended in the input key ("video.mp4" -> "exports/video.mp4")."""

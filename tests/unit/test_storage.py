@@ -93,6 +93,25 @@ def test_local_upload_is_atomic(tmp_path: Path) -> None:
     assert sorted(leftovers) == ["a.mp4"], "temp files left behind"
 
 
+def test_local_stat_and_read_range(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path / "root")
+    data = os.urandom(5000)
+    store.upload(_file(tmp_path / "a.mp4", data), "u/a.mp4")
+    info = store.stat("u/a.mp4")
+    assert info is not None and info.size == 5000 and store.stat("u/none.mp4") is None
+    assert store.read_range("u/a.mp4", 1000, 2000, version=info.version) == data[1000:3000]
+    with pytest.raises(StorageError, match=r"from byte 4000 returned 1000") as err:
+        store.read_range("u/a.mp4", 4000, 2000)
+    assert err.value.code == "STORAGE_ERROR" and err.value.retryable
+    store.upload(_file(tmp_path / "b.mp4", os.urandom(5001)), "u/a.mp4")  # replaced
+    with pytest.raises(StorageError, match="'u/a.mp4' was replaced while the job was reading it") as err:
+        store.read_range("u/a.mp4", 0, 10, version=info.version)
+    assert err.value.code == "STORAGE_ERROR" and err.value.retryable
+    with pytest.raises(StorageError) as err:
+        store.read_range("u/none.mp4", 0, 10)
+    assert err.value.code == "INPUT_NOT_FOUND"
+
+
 def test_content_types() -> None:
     assert content_type_for("u/x.mp4") == "video/mp4"
     assert content_type_for("u/x.MP4") == "video/mp4"
@@ -153,6 +172,25 @@ def test_s3_multipart_round_trip(s3store: S3Storage, tmp_path: Path) -> None:
     assert s3store.metadata("u1/big.mp4") == {"reelgpu-job-id": "job-big"}
     s3store.download("u1/big.mp4", tmp_path / "big-copy.mp4")
     assert (tmp_path / "big-copy.mp4").read_bytes() == src.read_bytes()
+
+
+def test_s3_stat_and_read_range(s3store: S3Storage, tmp_path: Path) -> None:
+    data = os.urandom(3000)
+    s3store.upload(_file(tmp_path / "a.mp4", data), "u1/ranged/a.mp4")
+    info = s3store.stat("u1/ranged/a.mp4")
+    assert info is not None and info.size == 3000 and info.version.strip('"')
+    assert s3store.stat("u1/ranged/none.mp4") is None
+    assert s3store.read_range("u1/ranged/a.mp4", 100, 900, version=info.version) == data[100:1000]
+    assert s3store.read_range("u1/ranged/a.mp4", 2999, 1) == data[2999:]
+    with pytest.raises(StorageError, match=r"reading 10 bytes of 'u1/ranged/a.mp4' from byte 2995 returned 5"):
+        s3store.read_range("u1/ranged/a.mp4", 2995, 10)  # past the end: the answer is short
+    s3store.upload(_file(tmp_path / "b.mp4", os.urandom(3000)), "u1/ranged/a.mp4")  # same size, new bytes
+    with pytest.raises(StorageError, match="was replaced while the job was reading it") as err:
+        s3store.read_range("u1/ranged/a.mp4", 0, 10, version=info.version)  # If-Match: 412
+    assert err.value.code == "STORAGE_ERROR" and err.value.retryable
+    with pytest.raises(StorageError) as err:
+        s3store.read_range("u1/ranged/none.mp4", 0, 10)
+    assert err.value.code == "INPUT_NOT_FOUND"
 
 
 def test_s3_missing_key(s3store: S3Storage, tmp_path: Path) -> None:

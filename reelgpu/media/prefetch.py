@@ -1,0 +1,121 @@
+"""Fetching the cuts of a lazy input before the export reads them.
+
+An export of clips from a :class:`~reelgpu.media.lazy_input.LazyInput` would otherwise wait on
+the network at every block it reads: one round trip per block, one cut after the other. The
+container's index (``stream.index_entries``: the byte position and size of each packet, for
+MP4/MOV, AVI, and Matroska's key frames) says which bytes each cut's packets occupy, without
+reading them. :func:`prefetch_cuts` fetches those byte spans in the background, in the order the
+export needs them and a few at once, while the export probes, reads audio and renders earlier
+cuts. A file without an index in memory (MPEG-TS) is left to on-demand reads.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import av
+
+from ..result import StrPath
+from .lazy_input import LazyInput, lookup
+from .probe import open_media
+from .seek import stream_origin
+
+log = logging.getLogger("reelgpu.media.prefetch")
+
+# Before a cut: audio is read from 1 s ahead of it (media.audio.read_audio) with 0.1 s of context
+# for slowed pieces; video from the key frame at or before it, which the index walk finds itself.
+LEAD_S = 1.2
+TAIL_S = 0.5  # after a cut: the decoder's reorder delay, the last audio frame
+CHUNK_BLOCKS = 8  # one request at most this many blocks: the export can start on the first ones
+WORKERS = 2
+
+
+def prefetch_cuts(cuts: Sequence[tuple[StrPath, float, float]]) -> contextlib.AbstractContextManager[None]:
+    """Within the context, fetch the bytes of each ``(path, start_s, end_s)`` cut (seconds from the
+    video's first frame) of every lazy input among the paths, in the cuts' order. Ordinary files
+    are left alone; errors are left to the reads that need the bytes."""
+    lazy = [(found, cut) for cut in cuts if (found := lookup(cut[0])) is not None]
+    return _prefetching(lazy) if lazy else contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _prefetching(cuts: list[tuple[LazyInput, tuple[StrPath, float, float]]]) -> Iterator[None]:
+    pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="reelgpu-prefetch")
+    try:
+        pool.submit(_plan_and_fetch, pool, cuts)
+        yield
+    finally:
+        # Fetches under way finish (their bytes are written before the input can close); queued ones are dropped.
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _plan_and_fetch(pool: ThreadPoolExecutor, cuts: list[tuple[LazyInput, tuple[StrPath, float, float]]]) -> None:
+    ranges: dict[str, list[tuple[float, float]]] = {}
+    for _, (path, start_s, end_s) in cuts:
+        ranges.setdefault(str(path), []).append((start_s, end_s))
+    spans: dict[str, list[tuple[int, int] | None]] = {}
+    for path, wanted in ranges.items():  # one open and one index walk per input
+        try:
+            spans[path] = byte_spans(path, wanted)
+        except (av.error.FFmpegError, OSError, ValueError) as exc:  # the export meets it, or not
+            log.debug("%s: no prefetch: %r", path, exc)
+            spans[path] = [None] * len(wanted)
+    for lazy, (path, _, _) in cuts:  # in the export's order
+        span = spans[str(path)].pop(0)
+        if span is None:
+            continue
+        step = CHUNK_BLOCKS * lazy.block_size
+        for offset in range(span[0] - span[0] % lazy.block_size, span[1], step):
+            with contextlib.suppress(RuntimeError):  # the pool is shutting down: the export is over
+                pool.submit(_quietly, lazy, offset, min(span[1], offset + step))
+
+
+def _quietly(lazy: LazyInput, start: int, end: int) -> None:
+    try:
+        lazy.ensure(start, end)
+    except Exception as exc:  # noqa: BLE001 - the reader that needs these bytes raises it
+        log.debug("%s: prefetch of bytes %d-%d failed: %r", lazy.path.name, start, end, exc)
+
+
+def byte_spans(path: StrPath, cuts: Sequence[tuple[float, float]]) -> list[tuple[int, int] | None]:
+    """For each ``(start_s, end_s)``, the bytes ``[start, end)`` holding the packets of the first
+    video and audio streams from the key frame before ``start_s - LEAD_S`` to ``end_s + TAIL_S``,
+    from the index alone; None where the video has no index (MPEG-TS) or it says nothing of it."""
+    with open_media(path) as container:
+        if not container.streams.video:
+            return [None] * len(cuts)
+        video = container.streams.video[0]
+        origin = stream_origin(video)
+        size = container.size if container.size and container.size > 0 else None
+        streams = [(video, list(video.index_entries))]
+        if not streams[0][1]:
+            return [None] * len(cuts)
+        streams += [(audio, list(audio.index_entries)) for audio in container.streams.audio[:1]]
+        indexed = [(stream, entries, [e.timestamp for e in entries]) for stream, entries in streams if entries]
+        return [_span(indexed, video, origin, size, start_s, end_s) for start_s, end_s in cuts]
+
+
+def _span(indexed: list[tuple[av.stream.Stream, list[Any], list[int]]], video: av.stream.Stream,
+          origin: float, size: int | None, start_s: float, end_s: float) -> tuple[int, int] | None:
+    lo: int | None = None
+    hi: int | None = None
+    for stream, entries, stamps in indexed:
+        first = bisect.bisect_right(stamps, (start_s - LEAD_S + origin) / stream.time_base) - 1
+        while stream is video and first > 0 and not entries[first].is_keyframe:
+            first -= 1
+        last = bisect.bisect_left(stamps, (end_s + TAIL_S + origin) / stream.time_base)
+        chosen = entries[max(0, first):last + 1]  # the entry after the end bounds a sparse index
+        if not chosen:
+            continue
+        start = min(e.pos for e in chosen)
+        end = max(e.pos + e.size for e in chosen)
+        if last >= len(entries) and size is not None:  # past the last entry: to the end of the file
+            end = size
+        lo = start if lo is None else min(lo, start)
+        hi = end if hi is None else max(hi, end)
+    return (lo, hi) if lo is not None and hi is not None and hi > lo else None

@@ -1,0 +1,194 @@
+"""Every export reads a LazyInput (a remote file fetched by byte range) exactly as it reads the
+same file on disk, and fetches only the parts it reads.
+
+The placeholder of each lazy input here is filled with 0xFF bytes instead of staying empty: a
+reader that bypassed the lazy input and opened the placeholder itself would read garbage, and
+the output would differ (or the export would fail)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+
+import reelgpu
+from reelgpu.media.lazy_input import LazyInput
+from reelgpu.media.prefetch import byte_spans, prefetch_cuts
+from reelgpu.media.probe import probe
+
+KEY = {"x": 160, "y": 90, "radiusX": 30, "radiusY": 50, "strokeOpacity": 0.9, "fillOpacity": 0.1, "color": "#FF0000"}
+FAST = {"encode": {"preset": "ultrafast"}}
+SPECS: dict[str, tuple[str, dict[str, Any]]] = {
+    "framing": ("framing", {**FAST, "keyframes": [{"time": 0, "x": 0, "y": 0, "width": 81, "height": 144},
+                                                  {"time": 1.5, "x": 200, "y": 30, "width": 81, "height": 144}],
+                            "target_width": 90, "target_height": 160,
+                            "segment_data": {"trim_start": 0.4, "trim_end": 1.8,
+                                             "segments": [{"start": 1.0, "end": 1.4, "speed": 0.5}]}}),
+    "overlay": ("overlay", {**FAST, "highlight_regions": [
+        {"start_time": 0.2, "end_time": 1.5, "keyframes": [{**KEY, "time": 0.2}, {**KEY, "time": 1.5, "x": 220}]}]}),
+    "overlay-copy": ("overlay", {}),  # nothing to draw: the input is copied
+    "annotate": ("annotate", {**FAST, "clips": [{"start_time": 0.3, "end_time": 0.9, "name": "Goal", "rating": 5},
+                                                {"start_time": 1.2, "end_time": 1.9, "notes": "late", "rating": 2}]}),
+    "annotate-clips": ("annotate", {**FAST, "mode": "clips", "clips": [
+        {"start_time": 0.5, "end_time": 1.1, "name": "Save", "rating": 4}]}),
+}
+
+
+class FileRemote:
+    """A local file served the way storage serves one: ``fetch(offset, length)``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = path.stat().st_size
+        self.calls: list[tuple[int, int]] = []
+
+    def __call__(self, offset: int, length: int) -> bytes:
+        self.calls.append((offset, length))
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            return f.read(length)
+
+
+@contextmanager
+def lazy_copy(src: Path, folder: Path, block_size: int = 64 * 1024) -> Iterator[tuple[LazyInput, FileRemote]]:
+    remote = FileRemote(src)
+    folder.mkdir(parents=True, exist_ok=True)
+    with LazyInput(folder / src.name, remote.size, remote, block_size=block_size) as lazy:
+        with open(lazy.path, "r+b") as f:  # garbage where a bypassing reader would look
+            f.write(b"\xff" * remote.size)
+        yield lazy, remote
+
+
+def media_digest(path: Path) -> tuple[list[str], list[str]]:
+    """A digest per decoded video frame and per decoded audio frame."""
+    video, audio = [], []
+    with av.open(str(path)) as c:
+        for frame in c.decode(*c.streams.video, *c.streams.audio):  # not the chapters' data stream
+            if isinstance(frame, av.VideoFrame):
+                video.append(hashlib.sha256(b"".join(bytes(p) for p in frame.planes)).hexdigest())
+            else:
+                audio.append(hashlib.sha256(frame.to_ndarray().tobytes()).hexdigest())
+    return video, audio
+
+
+def outputs_of(result: reelgpu.ExportResult, dst: Path) -> list[Path]:
+    """The MP4s an export wrote: one, or a folder of them (annotate clips mode)."""
+    return sorted(dst.glob("*.mp4")) if dst.is_dir() else [result.output]
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_an_export_of_a_lazy_input_equals_the_export_of_the_file(name: str, sample_30: Path, tmp_path: Path) -> None:
+    kind, spec = SPECS[name]
+    export = getattr(reelgpu, kind)
+    direct_dst = tmp_path / "direct" / "out.mp4"
+    direct_dst.parent.mkdir()
+    direct = export(sample_30, direct_dst, spec, device="cpu")
+    lazy_dst = tmp_path / "lazy" / "out.mp4"
+    lazy_dst.parent.mkdir()
+    with lazy_copy(sample_30, tmp_path / "in") as (lazy, remote):
+        ranged = export(lazy.path, lazy_dst, spec, device="cpu")
+        assert remote.calls, "the export read nothing through the lazy input"
+    assert ranged.frames == direct.frames and ranged.backend == direct.backend
+    mine, theirs = outputs_of(ranged, lazy_dst), outputs_of(direct, direct_dst)
+    assert [p.name for p in mine] == [p.name for p in theirs] and mine
+    for a, b in zip(mine, theirs):
+        video, audio = media_digest(a)
+        assert video and audio
+        assert (video, audio) == media_digest(b), f"{a.name} differs from the export of the file"
+    assert not (tmp_path / "in").exists() or not any((tmp_path / "in").iterdir())
+
+
+def test_probe_of_a_lazy_input_equals_the_probe_of_the_file(sample_30: Path, tmp_path: Path) -> None:
+    expected = probe(sample_30).to_dict()
+    with lazy_copy(sample_30, tmp_path / "in") as (lazy, _):
+        got = probe(lazy.path).to_dict()
+    assert got.pop("path") == str(tmp_path / "in" / sample_30.name)
+    expected.pop("path")
+    assert got == expected
+
+
+@pytest.fixture(scope="module")
+def long_game(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """90 s of noisy 320x180 video (~12 MB, a key frame every 2 s) with a tone."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.skip("the ffmpeg CLI is not installed (it makes the 90 s test video; .ci/run installs it)")
+    path = tmp_path_factory.mktemp("game") / "game.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30", "-f", "lavfi",
+                    "-i", "sine=f=440:sample_rate=48000", "-t", "90", "-vf", "noise=alls=30:allf=t", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-b:v", "1M", "-g", "60", "-c:a", "aac", "-shortest", "-movflags",
+                    "+faststart", str(path)], check=True)
+    return path
+
+
+def byte_span(path: Path, start_s: float, end_s: float) -> tuple[int, int]:
+    """First and last byte of the packets (all streams) presented within [start_s, end_s)."""
+    first, last = None, None
+    with av.open(str(path)) as c:
+        for packet in c.demux():
+            if packet.pts is None or packet.pos is None or packet.pos < 0:
+                continue
+            if start_s <= float(packet.pts * packet.time_base) < end_s:
+                first = packet.pos if first is None else min(first, packet.pos)
+                last = max(last or 0, packet.pos + packet.size)
+    assert first is not None and last is not None
+    return first, last
+
+
+def test_annotate_fetches_the_clip_not_the_game(long_game: Path, tmp_path: Path) -> None:
+    spec = {**FAST, "clips": [{"start_time": 45.0, "end_time": 46.5, "name": "Goal", "rating": 5}]}
+    with lazy_copy(long_game, tmp_path / "in", block_size=128 * 1024) as (lazy, remote):
+        result = reelgpu.annotate(lazy.path, tmp_path / "out.mp4", spec, device="cpu")
+        fetched = [(offset, offset + length) for offset, length in remote.calls]
+        share = lazy.fetched_bytes / remote.size
+    assert result.frames == 45
+    clip = byte_span(long_game, 45.0, 46.5)
+    assert any(a <= clip[0] < b for a, b in fetched) and any(a < clip[1] <= b for a, b in fetched)
+    # The probe samples the start and two windows a third and two thirds in; nothing reads
+    # 10-25 s of the game, and none of it is fetched.
+    unread = byte_span(long_game, 10.0, 25.0)
+    assert not any(a < unread[1] and b > unread[0] for a, b in fetched), "an unread part of the game was fetched"
+    assert share < 0.4, f"{share:.0%} of the game fetched for 1.5 s of it"
+
+
+def test_byte_spans_cover_each_cut_from_the_key_frame_before_it(long_game: Path) -> None:
+    spans = byte_spans(long_game, [(45.0, 46.5), (80.0, 81.0)])
+    for (start_s, end_s), span in zip([(45.0, 46.5), (80.0, 81.0)], spans):
+        assert span is not None
+        # From the key frame before the audio's lead-in (1.2 s early; key frames every 2 s) to
+        # the tail: every packet the export reads lies within, and the span is a few seconds.
+        key = 2 * ((start_s - 1.2) // 2)
+        needed = byte_span(long_game, key, end_s + 0.4)
+        assert span[0] <= needed[0] and span[1] >= needed[1]
+        assert span[1] - span[0] < byte_span(long_game, key - 2, end_s + 2.0)[1] - byte_span(long_game, key - 2, key)[0]
+
+
+def test_byte_spans_need_an_index(tmp_path: Path, long_game: Path) -> None:
+    ts = tmp_path / "game.ts"  # MPEG-TS keeps no index: on-demand reads only
+    subprocess.run([shutil.which("ffmpeg") or "ffmpeg", "-v", "error", "-i", str(long_game), "-t", "5", "-c", "copy",
+                    str(ts)], check=True)
+    assert byte_spans(ts, [(1.0, 2.0)]) == [None]
+
+
+def test_prefetch_fetches_the_cuts_before_the_export_reads_them(long_game: Path, tmp_path: Path) -> None:
+    with lazy_copy(long_game, tmp_path / "in", block_size=128 * 1024) as (lazy, remote):
+        assert prefetch_cuts([(long_game, 45.0, 46.5)]).__class__.__name__ == "nullcontext"  # an ordinary file
+        with prefetch_cuts([(lazy.path, 45.0, 46.5)]):
+            deadline = time.monotonic() + 30
+            first, last = byte_span(long_game, 45.0, 46.5)
+            wanted = range(first // lazy.block_size, (last - 1) // lazy.block_size + 1)
+            while not all(b in lazy._present for b in wanted) and time.monotonic() < deadline:  # noqa: SLF001
+                time.sleep(0.02)
+        assert all(b in lazy._present for b in wanted), "the cut's blocks were not fetched ahead"  # noqa: SLF001
+        # Large requests (up to 8 blocks), not one per block; nothing read from 10-25 s.
+        assert max(length for _, length in remote.calls) > lazy.block_size
+        unread = byte_span(long_game, 10.0, 25.0)
+        assert not any(a < unread[1] and a + n > unread[0] for a, n in remote.calls)
