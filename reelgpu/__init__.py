@@ -8,6 +8,7 @@ Public API (all keyword options are keyword-only)::
     reelgpu.annotate(src, dst, spec, *, device="auto", progress=None, cancel=None, sources=None, limits=None)
     reelgpu.probe(path) -> MediaInfo
     reelgpu.capabilities() -> Capabilities
+    reelgpu.LazyInput(path, size, fetch)  # a remote input, read by byte range (context manager)
 
 ``spec`` is a dict (validated against :mod:`reelgpu.specs`) or a spec model. ``sources`` maps
 every extra key the spec names (clip ``source_key``, ``png_key``, annotate ``input_keys``) to
@@ -43,6 +44,7 @@ if TYPE_CHECKING:  # what the lazy names below are, for type checkers and IDEs
     from .exports.framing import Upscaler, framing
     from .exports.overlay import overlay
     from .frames import Planes
+    from .media.lazy_input import LazyInput
     from .media.probe import MediaInfo, probe
     from .result import CancelCheck, ProgressCallback
 
@@ -58,6 +60,7 @@ _LAZY = {
     "probe": ("reelgpu.media.probe", "probe"),
     "MediaInfo": ("reelgpu.media.probe", "MediaInfo"),
     "capabilities": ("reelgpu.device", "capabilities"),
+    "LazyInput": ("reelgpu.media.lazy_input", "LazyInput"),
     "Upscaler": ("reelgpu.exports.framing", "Upscaler"),
     "Planes": ("reelgpu.frames", "Planes"),
     "ProgressCallback": ("reelgpu.result", "ProgressCallback"),
@@ -66,7 +69,7 @@ _LAZY = {
 
 __all__ = [  # written out (not built from _LAZY) so that linters and type checkers can read it
     "BackendUnavailable", "CancelCheck", "Cancelled", "CorruptMedia", "ExportResult", "InputNotFound",
-    "InvalidSpec", "LimitExceeded", "Limits", "MediaInfo", "NvdecRefused", "Planes", "ProgressCallback",
+    "InvalidSpec", "LazyInput", "LimitExceeded", "Limits", "MediaInfo", "NvdecRefused", "Planes", "ProgressCallback",
     "ReelGpuError", "UnsupportedMedia", "Upscaler", "annotate", "capabilities", "framing", "overlay", "probe",
     "specs",
 ]
