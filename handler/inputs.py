@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import shutil
 from collections.abc import Mapping
@@ -10,16 +11,19 @@ from pathlib import Path
 
 import reelgpu
 from reelgpu.media.lazy_input import Fetch, LazyInput
+from reelgpu.media.prefetch import range_reads_pay
 
 from .context import JobContext
 from .errors import JobError
 from .plan import Plan
 from .settings import MiB
-from .storage import ObjectInfo, Storage
+from .storage import ObjectInfo, Storage, StorageError
 
 # Extensions kept on local copies; anything else becomes ".bin". FFmpeg picks demuxers partly by
 # file name (".m3u8" selects the HLS playlist reader, ".txt" the text renderer): a key's extension
 # must not choose how its bytes are read (the library also refuses such containers by content).
+log = logging.getLogger("handler.inputs")
+
 LOCAL_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".png", ".json"}
 
 
@@ -83,9 +87,8 @@ def fetch_inputs(plan: Plan, storage: Storage, work: Path, ctx: JobContext,
     opened: list[LazyInput] = []
     for i, full in enumerate(wanted):
         path = in_dir / local_name(i, full)
-        if full in ranged:
-            lazy = LazyInput(path, infos[full].size, _range_reader(storage, full, infos[full]),
-                             block_size=ctx.settings.range_block_bytes)
+        lazy = _lazy_input(path, full, infos[full], storage, ctx) if full in ranged else None
+        if lazy is not None:
             opened.append(lazies.enter_context(lazy))
             on_bytes(infos[full].size)  # nothing to wait for here: the export fetches what it reads
         else:
@@ -96,10 +99,36 @@ def fetch_inputs(plan: Plan, storage: Storage, work: Path, ctx: JobContext,
     return local[plan.input_full], sources, {path: shown[full] for full, path in local.items()}, opened
 
 
+def _lazy_input(path: Path, key: str, info: ObjectInfo, storage: Storage, ctx: JobContext) -> LazyInput | None:
+    """A :class:`LazyInput` for ``key``, or None (and no file at ``path``) where range reads
+    would read most of it anyway (:func:`~reelgpu.media.prefetch.range_reads_pay`)."""
+    lazy = LazyInput(path, info.size, _range_reader(storage, key, info), block_size=ctx.settings.range_block_bytes)
+    try:
+        why = None if range_reads_pay(path) else "fragmented or without an index"
+    except reelgpu.InputReadError as exc:  # storage failed: the job fails as it would have downloading
+        lazy.close()
+        raise read_failure(exc, {path: key}) from None
+    except Exception as exc:  # noqa: BLE001 - bad media: downloaded, the export says what is wrong with it
+        why = f"unreadable headers ({type(exc).__name__})"
+    if why is not None:
+        log.info("%r: %s; downloading it whole", key, why)
+        lazy.close()
+        return None
+    return lazy
+
+
 def _range_reader(storage: Storage, key: str, info: ObjectInfo) -> Fetch:
     """``fetch(offset, length)`` for a :class:`LazyInput`: ranged GETs of this version of ``key``
     only (a replaced object fails the job instead of mixing two files' bytes)."""
     return lambda offset, length: storage.read_range(key, offset, length, version=info.version)
+
+
+def read_failure(exc: reelgpu.InputReadError, names: Mapping[Path, str]) -> JobError:
+    """The job's error for a failed range read: the storage error behind it (its message names
+    the key), else a retryable ``STORAGE_ERROR`` naming the key."""
+    if isinstance(exc.__cause__, JobError):
+        return exc.__cause__
+    return StorageError("STORAGE_ERROR", keys_for_paths(str(exc), names), retryable=True)
 
 
 def keys_for_paths(message: str, names: Mapping[Path, str]) -> str:

@@ -29,7 +29,7 @@ import reelgpu
 
 from .context import JobContext
 from .errors import error_result
-from .inputs import fetch_inputs, keys_for_paths, name_keys
+from .inputs import fetch_inputs, keys_for_paths, name_keys, read_failure
 from .outputs import collect_outputs, local_output_name, name_sidecar_sources
 from .plan import plan_job
 from .progress import ProgressSender, default_sender
@@ -78,6 +78,8 @@ def process(job: Mapping[str, Any], storage: Storage, ctx: JobContext) -> dict[s
         except reelgpu.Cancelled:
             ctx.checkpoint()  # TIMEOUT if the deadline passed, CANCELLED if the flag was set
             raise
+        except reelgpu.InputReadError as exc:  # a range read: storage failed, not the media
+            raise read_failure(exc, names) from None
         except reelgpu.ReelGpuError as exc:
             raise name_keys(exc, {**names, dst: env.output_key, work: "<scratch>"}) from None
         t_export = time.monotonic() - t0

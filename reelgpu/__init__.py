@@ -29,6 +29,7 @@ from .errors import (
     Cancelled,
     CorruptMedia,
     InputNotFound,
+    InputReadError,
     InvalidSpec,
     LimitExceeded,
     NvdecRefused,
@@ -68,7 +69,7 @@ _LAZY = {
 }
 
 __all__ = [  # written out (not built from _LAZY) so that linters and type checkers can read it
-    "BackendUnavailable", "CancelCheck", "Cancelled", "CorruptMedia", "ExportResult", "InputNotFound",
+    "BackendUnavailable", "CancelCheck", "Cancelled", "CorruptMedia", "ExportResult", "InputNotFound", "InputReadError",
     "InvalidSpec", "LazyInput", "LimitExceeded", "Limits", "MediaInfo", "NvdecRefused", "Planes", "ProgressCallback",
     "ReelGpuError", "UnsupportedMedia", "Upscaler", "annotate", "capabilities", "framing", "overlay", "probe",
     "specs",

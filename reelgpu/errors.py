@@ -102,6 +102,16 @@ class CorruptMedia(ReelGpuError):
     code = "CORRUPT_MEDIA"
 
 
+class InputReadError(ReelGpuError):
+    """A remote input (:class:`~reelgpu.LazyInput`) could not be read: its ``fetch`` raised (the
+    exception is ``__cause__``) or returned too few bytes. Retryable: the file may be fine. Its
+    own class, so that no reader in the library takes it for a damaged file (``OSError``,
+    ``ValueError`` and FFmpeg's errors all mean that there)."""
+
+    code = "INPUT_READ_ERROR"
+    retryable = True
+
+
 class BackendUnavailable(ReelGpuError):
     """``device="cuda"`` was asked for and the GPU stage cannot run here."""
 

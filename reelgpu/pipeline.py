@@ -8,6 +8,7 @@ thread encoding and muxing. Queues are bounded, so memory stays flat however lon
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -64,6 +65,10 @@ class StageClock:
             self.busy[stage] += seconds
 
 
+# How long closing a stage waits for its thread before leaving the thread to finish on its own.
+JOIN_TIMEOUT_S = 5.0
+
+
 class _Prefetch:
     """Runs an iterator on a thread into a bounded queue; errors re-raise in the consumer."""
 
@@ -71,6 +76,9 @@ class _Prefetch:
                  clock: StageClock | None = None, stage: str = "decode") -> None:
         self._q: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._stop = stop
+        self._lock = threading.Lock()
+        self._ended = False
+        self._cleanup: Callable[[], None] | None = None  # run by the thread as it ends (finish())
         self._thread = threading.Thread(target=self._run, args=(make, clock, stage), daemon=True)
         self._thread.start()
 
@@ -95,6 +103,13 @@ class _Prefetch:
                     return
         except BaseException as exc:  # handed to the consumer, never lost on a thread
             self._put(exc)
+        finally:
+            with self._lock:
+                self._ended = True
+                cleanup = self._cleanup
+            if cleanup is not None:
+                with contextlib.suppress(Exception):
+                    cleanup()
 
     def get(self) -> Any:
         while True:
@@ -109,7 +124,18 @@ class _Prefetch:
             return item
 
     def join(self) -> None:
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=JOIN_TIMEOUT_S)
+
+    def finish(self, cleanup: Callable[[], None]) -> None:
+        """Run ``cleanup`` once the thread has ended: here, or by the thread itself if it is still
+        inside a call after ``JOIN_TIMEOUT_S`` (a read of a remote input waiting on the network). Closing a
+        decoder under a thread that is reading through it crashes the process."""
+        self.join()
+        with self._lock:
+            if not self._ended:
+                self._cleanup = cleanup
+                return
+        cleanup()
 
 
 class _Picker:
@@ -140,8 +166,7 @@ class _Picker:
     def close(self) -> None:
         """Stop the decoding thread before closing the decoder it uses."""
         self._stop.set()
-        self._feed.join()
-        self.source.close()
+        self._feed.finish(self.source.close)
 
 
 def raise_empty(source: FrameSource) -> None:

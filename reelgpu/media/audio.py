@@ -128,7 +128,12 @@ def read_audio(path: str | Path, start_s: float, end_s: float) -> np.ndarray:
             origin_stream = container.streams.video[0] if container.streams.video else stream
             origin = float(origin_stream.start_time * origin_stream.time_base) if origin_stream.start_time else 0.0
             if start_s > 1.0:
-                container.seek(int((start_s + origin - 1.0) / stream.time_base), stream=stream, backward=True)
+                # Matroska's index (Cues) holds the video's key frames only: an audio seek has no
+                # entry to go by and reads the file from its last known position (tens of seconds
+                # of packets, fetched one by one from a lazy input). The video's key frame before
+                # the lead-in is as good a place to start decoding audio from.
+                by = origin_stream if container.format.name.startswith("matroska") else stream
+                container.seek(int((start_s + origin - 1.0) / by.time_base), stream=by, backward=True)
             placer = AudioPlacer(stream, origin)
             offset = int(round(start_s * RATE))  # output index of out[:, 0]
             for frame in container.decode(stream):

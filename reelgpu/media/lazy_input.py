@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
+from ..errors import InputReadError
 from ..result import StrPath
 
 log = logging.getLogger("reelgpu.media.lazy_input")
@@ -79,8 +80,9 @@ class LazyInput:
         with LazyInput(scratch / "game.mp4", size, fetch) as game:
             reelgpu.annotate(game.path, "out.mp4", spec)
 
-    ``fetch(offset, length)`` must return exactly ``length`` bytes; whatever it raises reaches
-    the export's caller unchanged (it is called from the export's own threads). Leaving the
+    ``fetch(offset, length)`` must return exactly ``length`` bytes; what it raises reaches the
+    export's caller as :class:`~reelgpu.InputReadError` with the fetch's exception as
+    ``__cause__`` (it is called from the export's own threads). Leaving the
     context removes the placeholder and the fetched blocks. Thread-safe: a block is fetched
     once, however many readers want it at the same time.
     """
@@ -237,10 +239,14 @@ class LazyInput:
         length = min(self.size, (last + 1) * self.block_size) - offset
         done = False
         try:
-            data = self._fetch(offset, length)
+            try:
+                data = self._fetch(offset, length)
+            except Exception as exc:
+                raise InputReadError(f"{self.path.name}: reading bytes {offset}-{offset + length - 1} failed: "
+                                     f"{exc}") from exc
             if len(data) != length:
-                raise OSError(f"{self.path.name}: fetching bytes {offset}-{offset + length - 1} returned "
-                              f"{len(data)} bytes instead of {length}")
+                raise InputReadError(f"{self.path.name}: reading bytes {offset}-{offset + length - 1} returned "
+                                     f"{len(data)} bytes instead of {length}")
             os.pwrite(self._store, data, offset)
             done = True
         finally:

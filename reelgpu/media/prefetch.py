@@ -7,6 +7,9 @@ MP4/MOV, AVI, and Matroska's key frames) says which bytes each cut's packets occ
 reading them. :func:`prefetch_cuts` fetches those byte spans in the background, in the order the
 export needs them and a few at once, while the export probes, reads audio and renders earlier
 cuts. A file without an index in memory (MPEG-TS) is left to on-demand reads.
+
+:func:`range_reads_pay` tells the files that range reads cannot help (fragmented MP4, Matroska
+without Cues) from the rest, so that a caller can download those whole instead.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import av
 
 from ..result import StrPath
 from .lazy_input import LazyInput, lookup
-from .probe import open_media
+from .probe import iso_fragmented, open_media, sniff_container
 from .seek import stream_origin
 
 log = logging.getLogger("reelgpu.media.prefetch")
@@ -31,6 +34,9 @@ log = logging.getLogger("reelgpu.media.prefetch")
 # for slowed pieces; video from the key frame at or before it, which the index walk finds itself.
 LEAD_S = 1.2
 TAIL_S = 0.5  # after a cut: the decoder's reorder delay, the last audio frame
+# An index whose entries lie further than this from a cut says too little of it (Matroska without
+# Cues, a damaged index): no prefetch, rather than the whole file.
+MAX_GAP_S = 20.0
 CHUNK_BLOCKS = 8  # one request at most this many blocks: the export can start on the first ones
 WORKERS = 2
 
@@ -52,6 +58,29 @@ def _prefetching(cuts: list[tuple[LazyInput, tuple[StrPath, float, float]]]) -> 
     finally:
         # Fetches under way finish (their bytes are written before the input can close); queued ones are dropped.
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def range_reads_pay(path: StrPath) -> bool:
+    """Whether reading ``path`` by byte range saves reading most of it: False for a fragmented
+    MP4 (the probe's box scan and FFmpeg's seeks walk every fragment's header, one request
+    each) and for Matroska without an index (seeks read the clusters in order). Reads a few
+    headers (and Matroska's Cues), which any export of the file reads too."""
+    kind = sniff_container(path)
+    if kind == "iso":
+        return not iso_fragmented(path)
+    if kind == "matroska":
+        with open_media(path) as container:
+            if not container.streams.video:
+                return True  # refused by the export anyway
+            video = container.streams.video[0]
+            container.seek(0, stream=video, backward=True)  # reads the Cues
+            entries = video.index_entries
+            if not container.duration or not len(entries):
+                return bool(len(entries))
+            # Cues cover the whole file; without them the index holds what the seek just read.
+            last_s = float(entries[len(entries) - 1].timestamp * video.time_base) - stream_origin(video)
+            return last_s >= 0.5 * container.duration / av.time_base
+    return True
 
 
 def _plan_and_fetch(pool: ThreadPoolExecutor, cuts: list[tuple[LazyInput, tuple[StrPath, float, float]]]) -> None:
@@ -92,25 +121,40 @@ def byte_spans(path: StrPath, cuts: Sequence[tuple[float, float]]) -> list[tuple
         video = container.streams.video[0]
         origin = stream_origin(video)
         size = container.size if container.size and container.size > 0 else None
+        duration_s = container.duration / av.time_base if container.duration else None
+        if container.format.name.startswith("matroska"):
+            # Matroska reads its Cues (the index) at the first seek, not at open.
+            container.seek(0, stream=video, backward=True)
         streams = [(video, list(video.index_entries))]
         if not streams[0][1]:
             return [None] * len(cuts)
         streams += [(audio, list(audio.index_entries)) for audio in container.streams.audio[:1]]
         indexed = [(stream, entries, [e.timestamp for e in entries]) for stream, entries in streams if entries]
-        return [_span(indexed, video, origin, size, start_s, end_s) for start_s, end_s in cuts]
+        return [_span(indexed, video, origin, size, duration_s, start_s, end_s) for start_s, end_s in cuts]
 
 
-def _span(indexed: list[tuple[av.stream.Stream, list[Any], list[int]]], video: av.stream.Stream,
-          origin: float, size: int | None, start_s: float, end_s: float) -> tuple[int, int] | None:
+def _span(indexed: list[tuple[av.stream.Stream, list[Any], list[int]]], video: av.stream.Stream, origin: float,
+          size: int | None, duration_s: float | None, start_s: float, end_s: float) -> tuple[int, int] | None:
     lo: int | None = None
     hi: int | None = None
     for stream, entries, stamps in indexed:
-        first = bisect.bisect_right(stamps, (start_s - LEAD_S + origin) / stream.time_base) - 1
+        tb = stream.time_base
+        first = bisect.bisect_right(stamps, (start_s - LEAD_S + origin) / tb) - 1
         while stream is video and first > 0 and not entries[first].is_keyframe:
             first -= 1
-        last = bisect.bisect_left(stamps, (end_s + TAIL_S + origin) / stream.time_base)
+        last = bisect.bisect_left(stamps, (end_s + TAIL_S + origin) / tb)
         chosen = entries[max(0, first):last + 1]  # the entry after the end bounds a sparse index
         if not chosen:
+            continue
+        # Entries far from the cut on either side: the index is too sparse to say where it lies.
+        before = start_s - LEAD_S - (float(stamps[max(0, first)] * tb) - origin)
+        if last < len(entries):
+            after = float(stamps[last] * tb) - origin - (end_s + TAIL_S)
+        else:  # the cut runs past the last entry: to the end of the file, if that is near
+            after = (duration_s - (end_s + TAIL_S)) if duration_s is not None else 0.0
+        if before > MAX_GAP_S or after > MAX_GAP_S:
+            if stream is video:
+                return None
             continue
         start = min(e.pos for e in chosen)
         end = max(e.pos + e.size for e in chosen)

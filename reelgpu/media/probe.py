@@ -159,6 +159,19 @@ def top_level_atoms(path: StrPath, limit: int = 64) -> list[str]:
     return names
 
 
+def iso_fragmented(path: StrPath) -> bool:
+    """Whether an MP4/MOV is fragmented (``moof`` boxes; ``mvex`` in its ``moov``). Reads the
+    top-level box headers up to ``moov`` and ``moov``'s child headers only."""
+    path = Path(path)
+    with open_binary(path) as f:
+        for kind, start, end in _boxes(f, 0, path.stat().st_size, path.name, top=True):
+            if kind == b"moof":
+                return True
+            if kind == b"moov":
+                return any(child == b"mvex" for child, _, _ in _boxes(f, start, end, path.name))
+    return False
+
+
 def is_faststart(path: StrPath) -> bool:
     atoms = top_level_atoms(path)
     return "moov" in atoms and "mdat" in atoms and atoms.index("moov") < atoms.index("mdat")

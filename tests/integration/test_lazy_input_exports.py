@@ -21,7 +21,7 @@ import pytest
 
 import reelgpu
 from reelgpu.media.lazy_input import LazyInput
-from reelgpu.media.prefetch import byte_spans, prefetch_cuts
+from reelgpu.media.prefetch import byte_spans, prefetch_cuts, range_reads_pay
 from reelgpu.media.probe import probe
 
 KEY = {"x": 160, "y": 90, "radiusX": 30, "radiusY": 50, "strokeOpacity": 0.9, "fillOpacity": 0.1, "color": "#FF0000"}
@@ -192,3 +192,61 @@ def test_prefetch_fetches_the_cuts_before_the_export_reads_them(long_game: Path,
         assert max(length for _, length in remote.calls) > lazy.block_size
         unread = byte_span(long_game, 10.0, 25.0)
         assert not any(a < unread[1] and a + n > unread[0] for a, n in remote.calls)
+
+
+def remux(src: Path, dst: Path, *args: str, seconds: float = 30) -> Path:
+    subprocess.run([shutil.which("ffmpeg") or "ffmpeg", "-v", "error", "-i", str(src), "-t", f"{seconds:g}", "-c",
+                    "copy", *args, str(dst)], check=True)
+    return dst
+
+
+def test_matroska_spans_come_from_its_cues(long_game: Path, tmp_path: Path) -> None:
+    """Matroska reads its index (Cues) at the first seek: spans are the cut's clusters, not
+    "from the first entry to the end of the file" (which fetched all of it)."""
+    mkv = remux(long_game, tmp_path / "game.mkv", seconds=90)
+    (span,) = byte_spans(mkv, [(45.0, 46.5)])
+    assert span is not None and span[1] - span[0] < 0.1 * mkv.stat().st_size
+    with lazy_copy(mkv, tmp_path / "in", block_size=128 * 1024) as (lazy, _):
+        reelgpu.annotate(lazy.path, tmp_path / "out.mp4", {**FAST, "clips": [
+            {"start_time": 45.0, "end_time": 46.5, "rating": 5}]}, device="cpu")
+        assert lazy.fetched_bytes < 0.6 * lazy.size  # the probe samples ~25 s of this 90 s file
+
+
+def test_range_reads_pay_except_for_fragmented_mp4_and_matroska_without_cues(long_game: Path,
+                                                                               tmp_path: Path) -> None:
+    pays = {
+        "faststart": long_game,
+        "moov at the end": remux(long_game, tmp_path / "end.mp4"),
+        "matroska": remux(long_game, tmp_path / "cues.mkv"),
+        "mpeg-ts": remux(long_game, tmp_path / "game.ts"),
+    }
+    for name, path in pays.items():
+        assert range_reads_pay(path), name
+    fragmented = remux(long_game, tmp_path / "frag.mp4", "-movflags", "frag_keyframe+empty_moov")
+    assert not range_reads_pay(fragmented)
+    # Matroska written to a pipe has no Cues (the muxer cannot go back to write them).
+    piped = tmp_path / "nocues.mkv"
+    with open(piped, "wb") as out:
+        subprocess.run([shutil.which("ffmpeg") or "ffmpeg", "-v", "error", "-i", str(long_game), "-t", "30", "-c",
+                        "copy", "-f", "matroska", "pipe:1"], stdout=out, check=True)
+    assert not range_reads_pay(piped)
+
+
+def test_a_failed_read_is_never_taken_for_a_damaged_file(sample_30: Path, tmp_path: Path) -> None:
+    """A fetch that raises ValueError or OSError (what the probe and the decoders catch from a
+    file they cannot parse) reaches the caller as InputReadError, not as a quietly guessed
+    duration or CorruptMedia."""
+    for error in (ValueError("remote down"), OSError("remote down")):
+        remote = FileRemote(sample_30)
+        folder = tmp_path / type(error).__name__
+
+        def fetch(offset: int, length: int, remote: FileRemote = remote, error: Exception = error) -> bytes:
+            if offset > 0:  # the header block reads; everything after it fails
+                raise error
+            return remote(offset, length)
+
+        folder.mkdir()
+        with LazyInput(folder / "in.mp4", remote.size, fetch, block_size=16 * 1024, readahead=0) as lazy, \
+                pytest.raises(reelgpu.InputReadError, match="remote down") as err:
+            probe(lazy.path)
+        assert err.value.__cause__ is error

@@ -156,3 +156,21 @@ def test_a_storage_failure_mid_export_is_retryable_and_leaves_nothing(game: Path
     assert "SlowDown" in result["error"]
     assert keys_under(s3, it, "out/failed") == []
     assert not any(p.is_file() for p in (tmp_path / "s").rglob("*"))
+
+
+def test_a_fragmented_mp4_is_downloaded_not_read_by_range(game: Path, s3: Any, it: Any, moto_endpoint: str,
+                                                           tmp_path: Path) -> None:
+    """Its probe and seeks would read every fragment's header, one request each."""
+    frag = tmp_path / "frag.mp4"
+    subprocess.run([shutil.which("ffmpeg") or "ffmpeg", "-v", "error", "-i", str(game), "-c", "copy", "-movflags",
+                    "frag_keyframe+empty_moov", str(frag)], check=True)
+    it.put_object(s3, f"{USER}/raw/frag.mp4", frag)
+    store = storage(moto_endpoint, it)
+    settings = Settings(device="cpu", scratch_dir=str(tmp_path / "s"), job_timeout_s=120, range_read_min_bytes=0,
+                        range_block_bytes=BLOCK)
+    job = {"id": "frag", "input": {"job_id": "frag", "user_id": USER, "type": "annotate", "input_key": "raw/frag.mp4",
+                                   "output_key": "out/frag.mp4", "params": ANNOTATE}}
+    result = asyncio.run(hjob.run(job, storage=store, settings=settings, send=lambda p: None))
+    assert result["status"] == "success", result
+    assert store.downloads == [f"{USER}/raw/frag.mp4"]
+    assert sum(length for _, _, length in store.reads) <= 2 * BLOCK  # the header check only

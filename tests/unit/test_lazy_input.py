@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from reelgpu import InputReadError
 from reelgpu.media.lazy_input import LazyInput, lookup, open_binary
 
 BLOCK = 1000
@@ -82,12 +83,13 @@ def test_concurrent_readers_share_blocks(tmp_path: Path, remote: Remote) -> None
     assert len(blocks) == len(set(blocks)), "a block was fetched twice"
 
 
-def test_a_failed_fetch_raises_its_own_error_and_is_tried_again(tmp_path: Path, remote: Remote) -> None:
+def test_a_failed_fetch_is_an_input_read_error_and_is_tried_again(tmp_path: Path, remote: Remote) -> None:
     with LazyInput(tmp_path / "in.mp4", len(remote.data), remote, block_size=BLOCK, readahead=0) as lazy:
         remote.fail = ConnectionResetError("network down")
         reader = lazy.reader()
-        with pytest.raises(ConnectionResetError, match="network down"):
+        with pytest.raises(InputReadError, match=r"in.mp4: reading bytes 0-2999 failed: network down") as err:
             reader.read(2500)  # three blocks in one request
+        assert isinstance(err.value.__cause__, ConnectionResetError) and err.value.retryable
         assert lazy.fetched_bytes == 0
         remote.fail = None
         reader.seek(0)
@@ -114,7 +116,7 @@ def test_a_reader_waiting_for_a_block_that_fails_elsewhere_fetches_it_itself(tmp
         def first() -> None:
             try:
                 lazy.read_at(0, 10)
-            except TimeoutError as exc:
+            except InputReadError as exc:
                 first_error.append(exc)
 
         t = threading.Thread(target=first)
@@ -132,7 +134,7 @@ def test_a_reader_waiting_for_a_block_that_fails_elsewhere_fetches_it_itself(tmp
 def test_a_short_fetch_is_an_error_naming_the_bytes(tmp_path: Path, remote: Remote) -> None:
     remote.short = True
     with LazyInput(tmp_path / "in.mp4", len(remote.data), remote, block_size=BLOCK) as lazy, \
-            pytest.raises(OSError, match=r"bytes 0-999 returned 999 bytes instead of 1000"):
+            pytest.raises(InputReadError, match=r"bytes 0-999 returned 999 bytes instead of 1000"):
         lazy.read_at(0, 10)
 
 
