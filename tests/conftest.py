@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import av
@@ -103,3 +104,17 @@ def remux_video(src: Path, dst: Path, fmt: str) -> Path:
                 packet.stream = stream
                 out.mux(packet)
     return dst
+
+
+def noisy_video(path: Path, *, seconds: float, gop: int, bitrate: str = "1M") -> Path:
+    """320x180 30 fps test pattern with grain (it does not compress away: ~1 Mbit/s, so byte
+    ranges mean something), a 440 Hz tone, a key frame every ``gop`` frames; faststart MP4 made
+    by the ffmpeg CLI (skips the test without it)."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.skip("the ffmpeg CLI is not installed (it makes the noisy test video; .ci/run installs it)")
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30", "-f", "lavfi",
+                    "-i", "sine=f=440:sample_rate=48000", "-t", f"{seconds:g}", "-vf", "noise=alls=30:allf=t",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-b:v", bitrate, "-g", str(gop), "-c:a", "aac",
+                    "-shortest", "-movflags", "+faststart", str(path)], check=True)
+    return path

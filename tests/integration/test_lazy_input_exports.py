@@ -23,6 +23,7 @@ import reelgpu
 from reelgpu.media.lazy_input import LazyInput
 from reelgpu.media.prefetch import byte_spans, prefetch_cuts, range_reads_pay
 from reelgpu.media.probe import probe
+from tests.conftest import noisy_video
 
 KEY = {"x": 160, "y": 90, "radiusX": 30, "radiusY": 50, "strokeOpacity": 0.9, "fillOpacity": 0.1, "color": "#FF0000"}
 FAST = {"encode": {"preset": "ultrafast"}}
@@ -118,15 +119,7 @@ def test_probe_of_a_lazy_input_equals_the_probe_of_the_file(sample_30: Path, tmp
 @pytest.fixture(scope="module")
 def long_game(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """90 s of noisy 320x180 video (~12 MB, a key frame every 2 s) with a tone."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        pytest.skip("the ffmpeg CLI is not installed (it makes the 90 s test video; .ci/run installs it)")
-    path = tmp_path_factory.mktemp("game") / "game.mp4"
-    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30", "-f", "lavfi",
-                    "-i", "sine=f=440:sample_rate=48000", "-t", "90", "-vf", "noise=alls=30:allf=t", "-c:v", "libx264",
-                    "-preset", "ultrafast", "-b:v", "1M", "-g", "60", "-c:a", "aac", "-shortest", "-movflags",
-                    "+faststart", str(path)], check=True)
-    return path
+    return noisy_video(tmp_path_factory.mktemp("game") / "game.mp4", seconds=90, gop=60)
 
 
 def byte_span(path: Path, start_s: float, end_s: float) -> tuple[int, int]:

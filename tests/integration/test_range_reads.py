@@ -18,6 +18,7 @@ import pytest
 from handler import job as hjob
 from handler.settings import Settings
 from handler.storage import S3Storage, StorageError
+from tests.conftest import noisy_video
 
 USER = "rangetest/users/u1"
 GAME = "raw/game.mp4"
@@ -54,14 +55,7 @@ class SpyStorage(S3Storage):
 @pytest.fixture(scope="module")
 def game(s3: Any, it: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """30 s of noisy 320x180 video with a tone (~3.8 MB: 58 blocks of 64 KiB)."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        pytest.skip("the ffmpeg CLI is not installed (it makes the test video; .ci/run installs it)")
-    path = tmp_path_factory.mktemp("range") / "game.mp4"
-    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30", "-f", "lavfi",
-                    "-i", "sine=f=440:sample_rate=48000", "-t", "30", "-vf", "noise=alls=30:allf=t", "-c:v", "libx264",
-                    "-preset", "ultrafast", "-b:v", "1M", "-g", "30", "-c:a", "aac", "-shortest", "-movflags",
-                    "+faststart", str(path)], check=True)
+    path = noisy_video(tmp_path_factory.mktemp("range") / "game.mp4", seconds=30, gop=30)
     it.put_object(s3, f"{USER}/{GAME}", path)
     return path
 
