@@ -127,16 +127,11 @@ def read_audio(path: str | Path, start_s: float, end_s: float) -> np.ndarray:
             stream = container.streams.audio[0]
             origin_stream = container.streams.video[0] if container.streams.video else stream
             origin = float(origin_stream.start_time * origin_stream.time_base) if origin_stream.start_time else 0.0
-            if start_s > 1.0:
-                # Matroska's index (Cues) holds the video's key frames only: an audio seek has no
-                # entry to go by and reads the file from its last known position (tens of seconds
-                # of packets, fetched one by one from a lazy input). The video's key frame before
-                # the lead-in is as good a place to start decoding audio from.
-                by = origin_stream if container.format.name.startswith("matroska") else stream
-                container.seek(int((start_s + origin - 1.0) / by.time_base), stream=by, backward=True)
+            packets = _packets_from(container, stream, origin_stream, start_s + origin - 1.0) if start_s > 1.0 \
+                else container.demux(stream)
             placer = AudioPlacer(stream, origin)
             offset = int(round(start_s * RATE))  # output index of out[:, 0]
-            for frame in container.decode(stream):
+            for frame in (frame for packet in packets for frame in packet.decode()):
                 _, pieces = placer.place(frame)
                 for at, samples in pieces:
                     _place(out, samples, at - offset)
@@ -148,6 +143,42 @@ def read_audio(path: str | Path, start_s: float, end_s: float) -> np.ndarray:
     except av.error.FFmpegError as exc:
         raise CorruptMedia(f"{Path(path).name}: audio decoding failed ({exc.__class__.__name__})") from None
     return out
+
+
+def _packets_from(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
+                  video: av.stream.Stream, target_s: float) -> Iterator[av.Packet]:
+    """``stream``'s packets from the last one at or before ``target_s`` (container seconds).
+
+    Matroska's index (Cues) holds the video's key frames only: an audio seek has no entry to go
+    by and reads the file from its last known position (tens of seconds of packets, fetched one
+    by one from a lazy input). There the seek goes by the video's key frame before the target,
+    and the audio packets up to the target are passed over without decoding; where that lands
+    after the target (audio that starts before the video's first key frame) or cannot seek,
+    the audio seek it replaces is made after all."""
+    if container.format.name.startswith("matroska") and video is not stream:
+        try:
+            container.seek(int(target_s / video.time_base), stream=video, backward=True)
+            packets = container.demux(stream)
+            held = None
+            for packet in packets:
+                if packet.pts is None or float(packet.pts * stream.time_base) <= target_s:
+                    held = packet if packet.pts is not None else held
+                    continue
+                if held is None:  # the first packet is already past the target
+                    break
+                yield held
+                yield packet
+                yield from packets
+                return
+            else:
+                if held is not None:  # the stream ends before the target: its last packets
+                    yield held
+                yield from packets
+                return
+        except av.error.FFmpegError:
+            pass
+    container.seek(int(target_s / stream.time_base), stream=stream, backward=True)
+    yield from container.demux(stream)
 
 
 def _place(out: np.ndarray, samples: np.ndarray, first: int) -> None:

@@ -75,8 +75,8 @@ def range_reads_pay(path: StrPath) -> bool:
             video = container.streams.video[0]
             container.seek(0, stream=video, backward=True)  # reads the Cues
             entries = video.index_entries
-            if not container.duration or not len(entries):
-                return bool(len(entries))
+            if not container.duration:  # a live recording's: no Duration, and Cues only if finished
+                return len(entries) > 2
             # Cues cover the whole file; without them the index holds what the seek just read.
             last_s = float(entries[len(entries) - 1].timestamp * video.time_base) - stream_origin(video)
             return last_s >= 0.5 * container.duration / av.time_base
@@ -146,6 +146,8 @@ def _span(indexed: list[tuple[av.stream.Stream, list[Any], list[int]]], video: a
         chosen = entries[max(0, first):last + 1]  # the entry after the end bounds a sparse index
         if not chosen:
             continue
+        if stream is not video and float(stamps[-1] * tb) - origin < start_s - LEAD_S:
+            continue  # an audio index that stops before the cut (Matroska's: what probing read)
         # Entries far from the cut on either side: the index is too sparse to say where it lies.
         before = start_s - LEAD_S - (float(stamps[max(0, first)] * tb) - origin)
         if last < len(entries):

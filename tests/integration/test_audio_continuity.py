@@ -171,3 +171,26 @@ def test_no_clicks_where_pieces_of_different_speeds_meet(ffmpeg: str, tmp_path: 
     spec = {"segment_data": {"trim_start": 0.2, "segments": [{"start": 0.6, "end": 1.6, "speed": speed}]}}
     out = mono_48k(reelgpu.framing(src, tmp_path / "out.mp4", spec, device="cpu").output)
     assert broken_samples(out).size == 0
+
+
+def test_matroska_audio_from_before_the_first_key_frame(ffmpeg: str, tmp_path: Path) -> None:
+    """A Matroska recording cut mid-GOP (its video starts with frames that are not key frames;
+    the first key frame is at 6 s) has audio from 0 s. A clip at 1.5 s gets it: Matroska's audio
+    is reached by the video's key frames (Cues), which here lie after the clip's lead-in, and
+    the audio seek takes over (a first version left the clip silent, or failed with the only
+    key frame: helper-46)."""
+    src = tmp_path / "src.mkv"
+    subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=160x90:r=10:d=20",
+                    "-f", "lavfi", "-i", f"sine=f={TONE_HZ}:d=20", "-c:v", "libx264", "-g", "100", "-c:a", "aac",
+                    "-ar", "48000", str(src)], check=True)
+    cut = tmp_path / "cut.mkv"  # from 4 s: non-key frames up to the key frame at 10 s (6 s in the cut)
+    subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(src), "-ss", "4", "-c", "copy", "-copyinkf",
+                    str(cut)], check=True)
+    with av.open(str(cut)) as c:
+        keys = [float(p.pts * p.time_base) for p in c.demux(c.streams.video[0]) if p.is_keyframe]
+    assert keys and keys[0] > 5.5
+    result = reelgpu.annotate(cut, tmp_path / "out.mp4", {"clips": [{"start_time": 1.5, "end_time": 4.5, "rating": 5}],
+                                                          "encode": {"preset": "ultrafast"}}, device="cpu")
+    x = mono_48k(result.output)
+    seconds = [float(np.sqrt(np.mean(x[i:i + 48000] ** 2))) for i in range(0, len(x) - 47999, 48000)]
+    assert len(seconds) == 3 and min(seconds) > 0.05, seconds  # the tone throughout, no silent start

@@ -199,6 +199,11 @@ def test_matroska_spans_come_from_its_cues(long_game: Path, tmp_path: Path) -> N
     mkv = remux(long_game, tmp_path / "game.mkv", seconds=90)
     (span,) = byte_spans(mkv, [(45.0, 46.5)])
     assert span is not None and span[1] - span[0] < 0.1 * mkv.stat().st_size
+    # A short one too: its audio has no index past what probing read, which once stretched
+    # every span to the end of the file.
+    short = remux(long_game, tmp_path / "short.mkv", seconds=30)
+    (span,) = byte_spans(short, [(10.0, 12.0)])
+    assert span is not None and span[1] - span[0] < 0.3 * short.stat().st_size
     with lazy_copy(mkv, tmp_path / "in", block_size=128 * 1024) as (lazy, _):
         reelgpu.annotate(lazy.path, tmp_path / "out.mp4", {**FAST, "clips": [
             {"start_time": 45.0, "end_time": 46.5, "rating": 5}]}, device="cpu")
@@ -223,6 +228,12 @@ def test_range_reads_pay_except_for_fragmented_mp4_and_matroska_without_cues(lon
         subprocess.run([shutil.which("ffmpeg") or "ffmpeg", "-v", "error", "-i", str(long_game), "-t", "30", "-c",
                         "copy", "-f", "matroska", "pipe:1"], stdout=out, check=True)
     assert not range_reads_pay(piped)
+    live = tmp_path / "live.webm"  # a WebM recorded as it streams out: no Cues either
+    with open(live, "wb") as out:
+        subprocess.run([shutil.which("ffmpeg") or "ffmpeg", "-v", "error", "-i", str(long_game), "-t", "30",
+                        "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus", "-f", "webm",
+                        "pipe:1"], stdout=out, check=True)
+    assert not range_reads_pay(live)
 
 
 def test_a_failed_read_is_never_taken_for_a_damaged_file(sample_30: Path, tmp_path: Path) -> None:
