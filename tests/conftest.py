@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
+from reelgpu.media.lazy_input import LazyInput
 from reelgpu.media.samples import make_sample_video
 
 
@@ -118,3 +121,30 @@ def noisy_video(path: Path, *, seconds: float, gop: int, bitrate: str = "1M") ->
                     "-c:v", "libx264", "-preset", "ultrafast", "-b:v", bitrate, "-g", str(gop), "-c:a", "aac",
                     "-shortest", "-movflags", "+faststart", str(path)], check=True)
     return path
+
+
+class FileRemote:
+    """A local file served the way storage serves one: ``fetch(offset, length)``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = path.stat().st_size
+        self.calls: list[tuple[int, int]] = []
+
+    def __call__(self, offset: int, length: int) -> bytes:
+        self.calls.append((offset, length))
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            return f.read(length)
+
+
+@contextmanager
+def lazy_copy(src: Path, folder: Path, block_size: int = 64 * 1024) -> Iterator[tuple[LazyInput, FileRemote]]:
+    """``src`` as a LazyInput under ``folder``, its placeholder filled with 0xFF: a reader that
+    bypassed the lazy input and opened the placeholder itself would read garbage."""
+    remote = FileRemote(src)
+    folder.mkdir(parents=True, exist_ok=True)
+    with LazyInput(folder / src.name, remote.size, remote, block_size=block_size) as lazy:
+        with open(lazy.path, "r+b") as f:  # garbage where a bypassing reader would look
+            f.write(b"\xff" * remote.size)
+        yield lazy, remote

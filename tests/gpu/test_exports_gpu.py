@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import reelgpu
-from tests.conftest import decode_frames, psnr
+from tests.conftest import decode_frames, lazy_copy, psnr
 
 pytestmark = [pytest.mark.export, pytest.mark.nvdec]
 
@@ -42,3 +42,16 @@ def test_export_gpu_matches_cpu(sample_30: Path, tmp_path: Path, export: str, sp
     assert gpu.backend["encode"] in ("h264_nvenc", "libx264")
     assert gpu.frames == cpu.frames and gpu.has_audio == cpu.has_audio
     compare(cpu.output, gpu.output)
+
+
+def test_annotate_of_a_lazy_input_on_the_gpu(sample_30: Path, tmp_path: Path) -> None:
+    """NVDEC's source reads through the same demuxer as the CPU's: a remote input read by byte
+    range (its placeholder full of garbage) renders as the file does, on the GPU too."""
+    spec = {"clips": [{"start_time": 0.3, "end_time": 1.2, "name": "Goal", "rating": 5},
+                      {"start_time": 1.4, "end_time": 1.9, "rating": 2}]}
+    direct = reelgpu.annotate(sample_30, tmp_path / "direct.mp4", spec, device="cuda")
+    with lazy_copy(sample_30, tmp_path / "in") as (lazy, remote):
+        ranged = reelgpu.annotate(lazy.path, tmp_path / "lazy.mp4", spec, device="cuda")
+        assert remote.calls
+    assert ranged.backend == direct.backend and ranged.backend["decode"] == "nvdec"
+    compare(direct.output, ranged.output, min_psnr=50.0)  # the same frames; a garbage read is < 20 dB

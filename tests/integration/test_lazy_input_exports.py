@@ -11,8 +11,6 @@ import hashlib
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ import reelgpu
 from reelgpu.media.lazy_input import LazyInput
 from reelgpu.media.prefetch import byte_spans, prefetch_cuts, range_reads_pay
 from reelgpu.media.probe import probe
-from tests.conftest import noisy_video
+from tests.conftest import FileRemote, lazy_copy, noisy_video
 
 KEY = {"x": 160, "y": 90, "radiusX": 30, "radiusY": 50, "strokeOpacity": 0.9, "fillOpacity": 0.1, "color": "#FF0000"}
 FAST = {"encode": {"preset": "ultrafast"}}
@@ -41,31 +39,6 @@ SPECS: dict[str, tuple[str, dict[str, Any]]] = {
     "annotate-clips": ("annotate", {**FAST, "mode": "clips", "clips": [
         {"start_time": 0.5, "end_time": 1.1, "name": "Save", "rating": 4}]}),
 }
-
-
-class FileRemote:
-    """A local file served the way storage serves one: ``fetch(offset, length)``."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.size = path.stat().st_size
-        self.calls: list[tuple[int, int]] = []
-
-    def __call__(self, offset: int, length: int) -> bytes:
-        self.calls.append((offset, length))
-        with open(self.path, "rb") as f:
-            f.seek(offset)
-            return f.read(length)
-
-
-@contextmanager
-def lazy_copy(src: Path, folder: Path, block_size: int = 64 * 1024) -> Iterator[tuple[LazyInput, FileRemote]]:
-    remote = FileRemote(src)
-    folder.mkdir(parents=True, exist_ok=True)
-    with LazyInput(folder / src.name, remote.size, remote, block_size=block_size) as lazy:
-        with open(lazy.path, "r+b") as f:  # garbage where a bypassing reader would look
-            f.write(b"\xff" * remote.size)
-        yield lazy, remote
 
 
 def media_digest(path: Path) -> tuple[list[str], list[str]]:
