@@ -18,7 +18,7 @@ Readers move mostly forward (the demuxer reads a clip's packets in file order), 
 that has read on without seeking fetches the blocks after its position in the background: one
 block ahead per block it has read in a row, up to ``readahead``. Decoding a clip then overlaps
 the network's latency, while the short reads around a seek (the index, the probe's samples of a
-few packets) fetch nothing they do not read.
+few packets) fetch only the blocks they read.
 """
 
 from __future__ import annotations
