@@ -38,6 +38,18 @@ except reelgpu.InvalidSpec as exc:
     fields: tuple[str, ...] = exc.fields
 except reelgpu.InputNotFound as exc:
     missing: str | None = exc.filename
+
+
+def fetch(offset: int, length: int) -> bytes:
+    return bytes(length)
+
+
+with reelgpu.LazyInput(Path("/tmp/game.mp4"), 1000, fetch, block_size=4096) as game:
+    try:
+        reelgpu.annotate(game.path, "review.mp4", {"clips": []})
+    except reelgpu.InputReadError as exc:
+        cause: BaseException | None = exc.__cause__
+    fetched: int = game.fetched_bytes
 '''
 
 
