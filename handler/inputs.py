@@ -102,7 +102,8 @@ def fetch_inputs(plan: Plan, storage: Storage, work: Path, ctx: JobContext,
 def _lazy_input(path: Path, key: str, info: ObjectInfo, storage: Storage, ctx: JobContext) -> LazyInput | None:
     """A :class:`LazyInput` for ``key``, or None (and no file at ``path``) where range reads
     would read most of it anyway (:func:`~reelgpu.media.prefetch.range_reads_pay`)."""
-    lazy = LazyInput(path, info.size, _range_reader(storage, key, info), block_size=ctx.settings.range_block_bytes)
+    lazy = LazyInput(path, info.size, _range_reader(storage, key, info, ctx),
+                     block_size=ctx.settings.range_block_bytes)
     try:
         why = None if range_reads_pay(path) else "fragmented or without an index"
     except reelgpu.InputReadError as exc:  # storage failed: the job fails as it would have downloading
@@ -117,10 +118,19 @@ def _lazy_input(path: Path, key: str, info: ObjectInfo, storage: Storage, ctx: J
     return lazy
 
 
-def _range_reader(storage: Storage, key: str, info: ObjectInfo) -> Fetch:
+def _range_reader(storage: Storage, key: str, info: ObjectInfo, ctx: JobContext) -> Fetch:
     """``fetch(offset, length)`` for a :class:`LazyInput`: ranged GETs of this version of ``key``
-    only (a replaced object fails the job instead of mixing two files' bytes)."""
-    return lambda offset, length: storage.read_range(key, offset, length, version=info.version)
+    only (a replaced object fails the job instead of mixing two files' bytes).
+
+    Each GET first checks the job's deadline and cancel flag, as a download's progress callback
+    does: the export checks them between frames, but its probe and its audio reads come before
+    any frame, and on slow storage they alone ran 30 s past a 6 s deadline (helper-47)."""
+
+    def fetch(offset: int, length: int) -> bytes:
+        ctx.checkpoint()  # TIMEOUT or CANCELLED: the export stops at its next read
+        return storage.read_range(key, offset, length, version=info.version)
+
+    return fetch
 
 
 def read_failure(exc: reelgpu.InputReadError, names: Mapping[Path, str]) -> JobError:

@@ -82,10 +82,11 @@ def process(job: Mapping[str, Any], storage: Storage, ctx: JobContext) -> dict[s
             raise read_failure(exc, names) from None
         except reelgpu.ReelGpuError as exc:
             raise name_keys(exc, {**names, dst: env.output_key, work: "<scratch>"}) from None
+        finally:  # also for a failed job: how much it had read
+            for lazy in ranged:
+                log.info("%s | job %s: read %d of %d bytes of %r in %d range requests", job.get("id", "?"),
+                         env.job_id, lazy.fetched_bytes, lazy.size, names[lazy.path], lazy.requests)
         t_export = time.monotonic() - t0
-        for lazy in ranged:
-            log.info("%s | job %s: read %d of %d bytes of %r in %d range requests", job.get("id", "?"), env.job_id,
-                     lazy.fetched_bytes, lazy.size, names[lazy.path], lazy.requests)
         if "fallback" in result.backend:  # why NVDEC's refusal sent it to the CPU: keys, not scratch paths
             reason = keys_for_paths(result.backend["fallback"], {**names, dst: env.output_key, work: "<scratch>"})
             result.backend["fallback"] = reason[:FALLBACK_CHARS]

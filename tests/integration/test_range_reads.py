@@ -9,6 +9,7 @@ import asyncio
 import json
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ class SpyStorage(S3Storage):
         self.reads: list[tuple[str, int, int]] = []
         self.before_read: dict[int, Callable[[], None]] = {}  # call number (1-based) -> action
         self.fail_from: int | None = None  # every read from this call number on fails
+        self.delay_s = 0.0  # each read waits this long first (slow storage)
+        self.read_times: list[float] = []
 
     def download(self, key: str, path: Path, **kwargs: Any) -> None:
         self.downloads.append(key)
@@ -44,6 +47,8 @@ class SpyStorage(S3Storage):
 
     def read_range(self, key: str, start: int, length: int, *, version: str | None = None) -> bytes:
         self.reads.append((key, start, length))
+        self.read_times.append(time.monotonic())
+        time.sleep(self.delay_s)
         action = self.before_read.get(len(self.reads))
         if action is not None:
             action()
@@ -168,3 +173,23 @@ def test_a_fragmented_mp4_is_downloaded_not_read_by_range(game: Path, s3: Any, i
     assert result["status"] == "success", result
     assert store.downloads == [f"{USER}/raw/frag.mp4"]
     assert sum(length for _, _, length in store.reads) <= 2 * BLOCK  # the header check only
+
+
+def test_slow_range_reads_stop_at_the_deadline(game: Path, s3: Any, it: Any, moto_endpoint: str,
+                                               tmp_path: Path) -> None:
+    """The probe and the audio reads come before the first frame, where the export checks its
+    cancel flag: each range read checks the job's deadline itself (as a download's progress
+    callback does). Without that, slow storage kept a job reading ~30 s past a 6 s deadline."""
+    store = storage(moto_endpoint, it)
+    store.delay_s = 0.2  # 64 KiB blocks of a 3.8 MB game: a few hundred reads without the check
+    settings = Settings(device="cpu", scratch_dir=str(tmp_path / "s"), job_timeout_s=1.0, range_read_min_bytes=0,
+                        range_block_bytes=BLOCK)
+    job = {"id": "slow", "input": {"job_id": "slow", "user_id": USER, "type": "annotate", "input_key": GAME,
+                                   "output_key": "out/slow.mp4", "params": ANNOTATE}}
+    t0 = time.monotonic()
+    result = asyncio.run(hjob.run(job, storage=store, settings=settings, send=lambda p: None))
+    assert result["code"] == "TIMEOUT" and "refresh_worker" not in result, result  # the job thread stopped itself
+    late = [t for t in store.read_times if t > t0 + settings.job_timeout_s + 0.5]
+    assert len(late) <= 3, f"{len(late)} reads began well after the deadline"  # those already under way
+    assert keys_under(s3, it, "out/slow") == []
+    assert not any(p.is_file() for p in (tmp_path / "s").rglob("*"))
