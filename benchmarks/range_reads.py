@@ -137,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="reelgpu-range-") as tmp:
         root = Path(tmp) / "bucket"
         (root / USER).mkdir(parents=True)
-        os.link(game, root / USER / "game.mp4") if os.stat(game).st_dev == os.stat(tmp).st_dev \
-            else shutil.copy(game, root / USER / "game.mp4")
+        try:  # the bucket's copy of the game: a hard link where the file system allows one
+            os.link(game, root / USER / "game.mp4")
+        except OSError:
+            shutil.copy(game, root / USER / "game.mp4")
         for k in range(args.repeat):
             for variant in (("download", "range") if k % 2 == 0 else ("range", "download")):
                 runs[variant].append(run_once(root, latency_s, bandwidth, variant == "range", params, size,

@@ -64,9 +64,8 @@ def fetch_inputs(plan: Plan, storage: Storage, work: Path, ctx: JobContext,
                                              f"{ctx.settings.max_input_bytes} (REELGPU_MAX_INPUT_BYTES)",
                            limit="max_input_bytes")
         infos[full] = info
-    ranged = {full for full, info in infos.items()
-              if plan.envelope.type in RANGE_READ_TYPES and info.size >= ctx.settings.range_read_min_bytes
-              and not full.lower().endswith((".png", ".json"))}
+    ranged = {full for full, info in infos.items()  # (their inputs are all videos; PNGs are overlay's)
+              if plan.envelope.type in RANGE_READ_TYPES and info.size >= ctx.settings.range_read_min_bytes}
     # A range-read input may end up read whole (clips that cover the game): room for all of it.
     total = sum(info.size for info in infos.values())
     free = shutil.disk_usage(work).free

@@ -162,14 +162,14 @@ class LocalStorage:
             st = path.stat()
         except FileNotFoundError:
             return None
-        return ObjectInfo(st.st_size, f"{st.st_size}-{st.st_mtime_ns}") if path.is_file() else None
+        return ObjectInfo(st.st_size, _local_version(st)) if path.is_file() else None
 
     def read_range(self, key: str, start: int, length: int, *, version: str | None = None) -> bytes:
         path = self._path(key)
         try:
             with open(path, "rb") as f:
                 st = os.fstat(f.fileno())
-                if version is not None and f"{st.st_size}-{st.st_mtime_ns}" != version:
+                if version is not None and _local_version(st) != version:
                     raise changed(key)
                 data = os.pread(f.fileno(), length, start)
         except FileNotFoundError:
@@ -225,6 +225,11 @@ class LocalStorage:
         except OSError as exc:
             raise StorageError("STORAGE_ERROR", f"could not write {key!r}: {exc.strerror}",
                                retryable=True) from None
+
+
+def _local_version(st: os.stat_result) -> str:
+    """A local object's version: a publication replaces the file (``os.replace``), a new mtime."""
+    return f"{st.st_size}-{st.st_mtime_ns}"
 
 
 def _atomic_copy(src: Path, dst: Path, progress: BytesCallback | None) -> None:

@@ -9,6 +9,7 @@ take the passthrough path, which streams packets.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -151,34 +152,34 @@ def _packets_from(container: av.container.InputContainer, stream: av.audio.strea
 
     Matroska's index (Cues) holds the video's key frames only: an audio seek has no entry to go
     by and reads the file from its last known position (tens of seconds of packets, fetched one
-    by one from a lazy input). There the seek goes by the video's key frame before the target,
-    and the audio packets up to the target are passed over without decoding; where that lands
-    after the target (audio that starts before the video's first key frame) or cannot seek,
-    the audio seek it replaces is made after all."""
+    by one from a lazy input). There the seek goes by the video's key frame before the target
+    (:func:`_from_video_key_frame`); where that cannot serve, the audio seek is made after all."""
     if container.format.name.startswith("matroska") and video is not stream:
-        try:
-            container.seek(int(target_s / video.time_base), stream=video, backward=True)
-            packets = container.demux(stream)
-            held = None
-            for packet in packets:
-                if packet.pts is None or float(packet.pts * stream.time_base) <= target_s:
-                    held = packet if packet.pts is not None else held
-                    continue
-                if held is None:  # the first packet is already past the target
-                    break
-                yield held
-                yield packet
-                yield from packets
-                return
-            else:
-                if held is not None:  # the stream ends before the target: its last packets
-                    yield held
-                yield from packets
-                return
-        except av.error.FFmpegError:
-            pass
+        packets = _from_video_key_frame(container, stream, video, target_s)
+        if packets is not None:
+            return packets
     container.seek(int(target_s / stream.time_base), stream=stream, backward=True)
-    yield from container.demux(stream)
+    return container.demux(stream)
+
+
+def _from_video_key_frame(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
+                          video: av.stream.Stream, target_s: float) -> Iterator[av.Packet] | None:
+    """The audio packets from the last one at or before ``target_s``, reached by a seek to the
+    video's key frame before it, those before passed over without decoding; None where that
+    seek fails or lands after the target (audio that starts before the first key frame).
+    Errors past the target are the caller's: it never reads a packet twice."""
+    try:
+        container.seek(int(target_s / video.time_base), stream=video, backward=True)
+        packets = container.demux(stream)
+        held = None
+        for packet in packets:
+            if packet.pts is None or float(packet.pts * stream.time_base) <= target_s:
+                held = packet if packet.pts is not None else held
+                continue
+            return None if held is None else itertools.chain([held, packet], packets)
+    except av.error.FFmpegError:
+        return None
+    return iter([held] if held is not None else [])  # the stream ends before the target
 
 
 def _place(out: np.ndarray, samples: np.ndarray, first: int) -> None:

@@ -157,7 +157,7 @@ class LazyInput:
         if offset >= end:
             return b""
         with self._using():
-            self.ensure(offset, end)
+            self._ensure(self._blocks_of(offset, end))
             return os.pread(self._store, end - offset, offset)
 
     @contextlib.contextmanager
@@ -177,7 +177,18 @@ class LazyInput:
     def ensure(self, start: int, end: int) -> None:
         """Make bytes ``[start, end)`` present, fetching the blocks that are not (once each)."""
         with self._using():
-            self._ensure(range(start // self.block_size, (end - 1) // self.block_size + 1))
+            self._ensure(self._blocks_of(start, end))
+
+    def ensure_quietly(self, start: int, end: int) -> None:
+        """:meth:`ensure` for fetching ahead: a failure is only logged (the reader that needs the
+        bytes fetches them again and meets it)."""
+        try:
+            self.ensure(start, end)
+        except Exception as exc:  # noqa: BLE001 - see above
+            log.debug("%s: fetching bytes %d-%d ahead failed: %r", self.path.name, start, end, exc)
+
+    def _blocks_of(self, start: int, end: int) -> range:
+        return range(start // self.block_size, (end - 1) // self.block_size + 1)
 
     def _ensure(self, blocks: range) -> None:
         while True:
@@ -215,18 +226,12 @@ class LazyInput:
             if self._closed or all(b in self._present or b in self._pending for b in range(first_block, last + 1)):
                 return
         with contextlib.suppress(RuntimeError):  # shut down meanwhile
-            self._background.submit(self._quietly, first_block * self.block_size,
+            self._background.submit(self.ensure_quietly, first_block * self.block_size,
                                     min(self.size, (last + 1) * self.block_size))
 
     @property
     def blocks(self) -> int:
         return -(-self.size // self.block_size)
-
-    def _quietly(self, start: int, end: int) -> None:
-        try:
-            self.ensure(start, end)
-        except Exception as exc:  # noqa: BLE001 - the reader that needs these bytes raises it
-            log.debug("%s: read-ahead of bytes %d-%d failed: %r", self.path.name, start, end, exc)
 
     def _release(self, runs: list[tuple[int, int]]) -> None:
         with self._lock:

@@ -101,14 +101,7 @@ def _plan_and_fetch(pool: ThreadPoolExecutor, cuts: list[tuple[LazyInput, tuple[
         step = CHUNK_BLOCKS * lazy.block_size
         for offset in range(span[0] - span[0] % lazy.block_size, span[1], step):
             with contextlib.suppress(RuntimeError):  # the pool is shutting down: the export is over
-                pool.submit(_quietly, lazy, offset, min(span[1], offset + step))
-
-
-def _quietly(lazy: LazyInput, start: int, end: int) -> None:
-    try:
-        lazy.ensure(start, end)
-    except Exception as exc:  # noqa: BLE001 - the reader that needs these bytes raises it
-        log.debug("%s: prefetch of bytes %d-%d failed: %r", lazy.path.name, start, end, exc)
+                pool.submit(lazy.ensure_quietly, offset, min(span[1], offset + step))
 
 
 def byte_spans(path: StrPath, cuts: Sequence[tuple[float, float]]) -> list[tuple[int, int] | None]:
