@@ -12,7 +12,7 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -192,16 +192,31 @@ def run(*, frames: Sequence[OutputFrame], clips: Sequence[ClipSource], open_sour
             last_use[p.clip] = of.index
             first_t.setdefault(p.clip, p.clip_t)
     open_pickers: dict[int, _Picker] = {}
+    # The render thread opens clips while this thread may be closing them at the end of the run.
+    pickers_lock = threading.Lock()
 
     def picker(i: int) -> _Picker:
-        if i not in open_pickers:
+        opened = open_pickers.get(i)
+        if opened is None:
             # Decode from the first time this clip is shown (a trim start, say), not from its
             # start: the source begins at the key frame at or before it (media/seek.py).
             source = open_source(replace(clips[i], start_s=clips[i].start_s + max(0.0, first_t[i])))
-            own_stop = threading.Event()
-            feed = _Prefetch(lambda: iter(source), prefetch, own_stop, clock, "decode")
-            open_pickers[i] = _Picker(source, feed, own_stop)
-        return open_pickers[i]
+            with pickers_lock:
+                if stop.is_set():
+                    # The run ended while this clip was opening (probing a slow remote input
+                    # outlasts the join below): nobody else will close it.
+                    source.close()
+                    raise Cancelled("stopped")
+                own_stop = threading.Event()
+                feed = _Prefetch(lambda: iter(source), prefetch, own_stop, clock, "decode")
+                opened = open_pickers[i] = _Picker(source, feed, own_stop)
+        return opened
+
+    def close_pickers(done: Collection[int]) -> None:
+        with pickers_lock:
+            closing = [open_pickers.pop(i) for i in done if i in open_pickers]
+        for p in closing:
+            p.close()
 
     def rendered() -> Iterator[Planes]:
         for of in frames:
@@ -209,8 +224,7 @@ def run(*, frames: Sequence[OutputFrame], clips: Sequence[ClipSource], open_sour
             t0 = time.perf_counter()
             out = render(of, chosen)
             clock.add("process", time.perf_counter() - t0)
-            for i in [i for i, last in last_use.items() if last == of.index and i in open_pickers]:
-                open_pickers.pop(i).close()  # done with this clip: free its decoder
+            close_pickers([i for i, last in last_use.items() if last == of.index])  # free finished clips' decoders
             yield out
 
     # One BLAS thread for the duration: the loop's own threads keep every core busy.
@@ -229,6 +243,5 @@ def run(*, frames: Sequence[OutputFrame], clips: Sequence[ClipSource], open_sour
         finally:
             stop.set()
             renderer.join()
-            for p in list(open_pickers.values()):
-                p.close()
+            close_pickers(range(len(clips)))
     return dict(clock.busy)

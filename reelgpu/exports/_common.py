@@ -4,11 +4,13 @@ assembly for re-timed clips, and running the frame loop into an MP4."""
 from __future__ import annotations
 
 import errno
+import functools
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -18,6 +20,7 @@ from ..errors import InputNotFound, InvalidSpec
 from ..limits import DEFAULT_LIMITS, Limits, check_input_limits, check_output_size
 from ..media.audio import fit_length, ramp, read_audio, silence, time_stretch
 from ..media.audio_feed import AudioFeed, EncodedAudio, PassthroughAudio, TranscodedAudio
+from ..media.lazy_input import reads_cancelled_by
 from ..media.probe import MediaInfo, probe
 from ..result import CancelCheck, ExportResult, ProgressCallback, StrPath
 from ..specs import EncodeSettings
@@ -47,6 +50,23 @@ def read_input(path: Path, field: str) -> bytes:
 def given_inputs(src: StrPath, sources: Mapping[str, StrPath] | None) -> list[Path]:
     """Every file an export was handed: ``src`` and the ``sources`` values."""
     return [Path(src), *(Path(p) for p in (sources or {}).values())]
+
+
+Export = TypeVar("Export", bound=Callable[..., Any])
+
+
+def cancel_stops_remote_reads(export: Export) -> Export:
+    """Make ``cancel()`` stop the export's reads of its remote inputs (:class:`~reelgpu.LazyInput`)
+    too, not only its frame loop: the probe and the audio read before the first frame, and on
+    slow storage those reads alone can take longer than a caller waits for a cancel."""
+
+    @functools.wraps(export)
+    def run(src: Any, dst: Any, spec: Any, *, cancel: CancelCheck | None = None,
+            sources: Mapping[str, StrPath] | None = None, **kwargs: Any) -> Any:
+        with reads_cancelled_by(cancel, given_inputs(src, sources)):
+            return export(src, dst, spec, cancel=cancel, sources=sources, **kwargs)
+
+    return run  # type: ignore[return-value]
 
 
 def _entry(path: Path) -> Path:

@@ -34,6 +34,7 @@ from ._common import (
     AudioClip,
     Probes,
     assemble_audio,
+    cancel_stops_remote_reads,
     check_destination,
     clip_cut,
     encoded_audio,
@@ -125,6 +126,7 @@ def _slug(text: str) -> str:
 
 
 @retry_on_cpu
+@cancel_stops_remote_reads
 def annotate(src: StrPath, dst: StrPath, spec: AnnotateSpec | Mapping[str, Any], *, device: Device = "auto",
              progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
              sources: Mapping[str, StrPath] | None = None, limits: Limits | None = None) -> ExportResult:

@@ -40,6 +40,7 @@ from ._common import (
     AudioClip,
     Probes,
     assemble_audio,
+    cancel_stops_remote_reads,
     check_destination,
     clip_cut,
     encoded_audio,
@@ -131,6 +132,7 @@ def _audio(spec: FramingSpec, plans: list[ClipPlan], fps: Fraction) -> AudioFeed
 
 
 @retry_on_cpu
+@cancel_stops_remote_reads
 def framing(src: StrPath, dst: StrPath, spec: FramingSpec | Mapping[str, Any], *, device: Device = "auto",
             progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
             sources: Mapping[str, StrPath] | None = None, limits: Limits | None = None,

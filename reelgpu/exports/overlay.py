@@ -29,6 +29,7 @@ from ..specs import HighlightRegion, OverlaySpec, parse_spec
 from ..timeline import OutputFrame, Pick, Track
 from ._common import (
     Probes,
+    cancel_stops_remote_reads,
     check_destination,
     given_inputs,
     read_input,
@@ -130,6 +131,7 @@ def _load_text_layers(spec: OverlaySpec, width: int, height: int,
 
 
 @retry_on_cpu
+@cancel_stops_remote_reads
 def overlay(src: StrPath, dst: StrPath, spec: OverlaySpec | Mapping[str, Any], *, device: Device = "auto",
             progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
             sources: Mapping[str, StrPath] | None = None, limits: Limits | None = None) -> ExportResult:

@@ -28,13 +28,13 @@ import io
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import InputReadError
-from ..result import StrPath
+from ..errors import Cancelled, InputReadError
+from ..result import CancelCheck, StrPath
 
 log = logging.getLogger("reelgpu.media.lazy_input")
 
@@ -72,6 +72,17 @@ def open_binary(path: StrPath) -> BinaryIO:
     return io.BufferedReader(lazy.reader(), buffer_size=64 * 1024)  # type: ignore[return-value]
 
 
+@contextlib.contextmanager
+def reads_cancelled_by(cancel: CancelCheck | None, paths: Iterable[StrPath]) -> Iterator[None]:
+    """:meth:`LazyInput.cancelled_by` for each lazy input among ``paths`` (an export's inputs)."""
+    with contextlib.ExitStack() as stack:
+        if cancel is not None:
+            lazies = {id(lazy): lazy for lazy in map(lookup, paths) if lazy is not None}
+            for lazy in lazies.values():
+                stack.enter_context(lazy.cancelled_by(cancel))
+        yield
+
+
 class LazyInput:
     """A local name for a remote file of ``size`` bytes, filled on demand by ``fetch``.
 
@@ -104,6 +115,7 @@ class LazyInput:
         self._idle = threading.Condition(self._lock)  # notified when a read or fetch ends
         self._busy = 0  # reads and fetches using the block store now: close() waits for them
         self._closed = False
+        self._cancels: list[CancelCheck] = []  # one per export reading this input now (cancelled_by)
         self.fetched_bytes = 0
         self.requests = 0
         # Exclusive creation: never take over (and later delete) a file someone else made.
@@ -145,6 +157,28 @@ class LazyInput:
         os.close(self._store)  # only now: a late pwrite or pread could hit a reused descriptor
         self._store_path.unlink(missing_ok=True)
         self.path.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def cancelled_by(self, cancel: CancelCheck) -> Iterator[None]:
+        """While inside, fetches stop (:class:`~reelgpu.Cancelled`) once ``cancel()`` is True.
+
+        Each export holds this around its work with its own ``cancel`` (``cancel=`` is otherwise
+        asked between frames, and the probe's and the audio's reads of a slow remote input come
+        before the first). Two exports reading one input at once both hold it: reads stop only
+        when every one of them is cancelled, since a block one fetches the other may need."""
+        with self._lock:
+            self._cancels.append(cancel)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._cancels.remove(cancel)
+
+    def _check_cancelled(self) -> None:
+        with self._lock:
+            checks = list(self._cancels)
+        if checks and all(check() for check in checks):
+            raise Cancelled(f"{self.path.name}: cancelled while reading")
 
     def reader(self) -> LazyReader:
         """A new file object over the remote bytes, with its own position."""
@@ -244,6 +278,7 @@ class LazyInput:
         length = min(self.size, (last + 1) * self.block_size) - offset
         done = False
         try:
+            self._check_cancelled()
             try:
                 data = self._fetch(offset, length)
             except Exception as exc:
@@ -324,4 +359,4 @@ class LazyReader(io.RawIOBase):
         return n
 
 
-__all__ = ["DEFAULT_BLOCK_SIZE", "Fetch", "LazyInput", "LazyReader", "lookup", "open_binary"]
+__all__ = ["DEFAULT_BLOCK_SIZE", "Fetch", "LazyInput", "LazyReader", "lookup", "open_binary", "reads_cancelled_by"]

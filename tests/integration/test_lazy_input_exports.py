@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -227,3 +228,26 @@ def test_a_failed_read_is_never_taken_for_a_damaged_file(sample_30: Path, tmp_pa
                 pytest.raises(reelgpu.InputReadError, match="remote down") as err:
             probe(lazy.path)
         assert err.value.__cause__ is error
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_cancel_stops_the_reads_before_the_first_frame(name: str, sample_30: Path, tmp_path: Path) -> None:
+    """``cancel()`` stops an export inside its probe of a slow remote input, where the frame
+    loop's check is not reached yet: the fetch after the cancel is never made."""
+    kind, spec = SPECS[name]
+    cancelled = threading.Event()
+    remote = FileRemote(sample_30)
+
+    def fetch(offset: int, length: int) -> bytes:
+        if len(remote.calls) == 2:
+            cancelled.set()  # the caller cancels while the third read is on its way
+        return remote(offset, length)
+
+    frames_done: list[int] = []
+    dst = tmp_path / "out" / "out.mp4"
+    with LazyInput(tmp_path / sample_30.name, remote.size, fetch, block_size=4096, readahead=0) as lazy, \
+            pytest.raises(reelgpu.Cancelled, match="cancelled while reading"):
+        getattr(reelgpu, kind)(lazy.path, dst, spec, device="cpu", cancel=cancelled.is_set,
+                               progress=lambda done, total: frames_done.append(done))
+    assert len(remote.calls) == 3 and not frames_done
+    assert not dst.parent.exists() or not any(dst.parent.iterdir())

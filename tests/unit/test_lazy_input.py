@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reelgpu import InputReadError
+from reelgpu import Cancelled, InputReadError
 from reelgpu.media.lazy_input import LazyInput, lookup, open_binary
 
 BLOCK = 1000
@@ -188,3 +188,19 @@ def test_bad_sizes_are_refused(tmp_path: Path, remote: Remote) -> None:
     with pytest.raises(ValueError, match="block_size 0"):
         LazyInput(tmp_path / "in.mp4", 10, remote, block_size=0)
     assert not (tmp_path / "in.mp4").exists()
+
+
+def test_fetches_stop_once_every_export_reading_the_input_is_cancelled(tmp_path: Path, remote: Remote) -> None:
+    first, second = threading.Event(), threading.Event()
+    with LazyInput(tmp_path / "in.mp4", len(remote.data), remote, block_size=BLOCK, readahead=0) as lazy:
+        with lazy.cancelled_by(first.is_set), lazy.cancelled_by(second.is_set):
+            first.set()  # the other export still needs the input: reads go on
+            assert lazy.read_at(0, 10) == remote.data[:10]
+            second.set()
+            with pytest.raises(Cancelled, match=r"in.mp4: cancelled while reading"):
+                lazy.read_at(BLOCK, 10)
+            assert lazy.read_at(5, 10) == remote.data[5:15]  # present blocks are served without a fetch
+            with pytest.raises(Cancelled):  # the block it refused is still fetchable later, not lost
+                lazy.read_at(BLOCK, 10)
+        assert lazy.read_at(BLOCK, 10) == remote.data[BLOCK:BLOCK + 10]  # no export holds it now
+        assert [offset for offset, _ in remote.calls] == [0, BLOCK]

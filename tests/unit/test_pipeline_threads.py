@@ -5,10 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from reelgpu import pipeline
+from reelgpu.media.decode_cpu import DecodedFrame
+from reelgpu.timeline import OutputFrame, Pick
 
 
 def test_cleanup_waits_for_a_thread_stuck_in_a_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,3 +55,62 @@ def test_cleanup_runs_at_once_when_the_thread_has_ended() -> None:
     calls: list[str] = []
     feed.finish(lambda: calls.append("closed"))
     assert calls == ["closed"]
+
+
+class _FakeSource:
+    """A clip of ``n`` frames at 10 fps; records whether it was closed."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.closed = threading.Event()
+
+    def __iter__(self) -> Iterator[DecodedFrame]:
+        for k in range(self.n):
+            yield DecodedFrame(pts_s=k / 10, planes=None)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+class _FailingSink:
+    """Fails its ``fail_at``-th write, once ``ready`` is set."""
+
+    backend = "cpu"
+
+    def __init__(self, fail_at: int, ready: threading.Event) -> None:
+        self.fail_at, self.written, self.ready = fail_at, 0, ready
+
+    def write(self, planes: object) -> None:
+        if self.written == self.fail_at:
+            assert self.ready.wait(10)
+            raise OSError("disk full")
+        self.written += 1
+
+
+def test_a_clip_still_opening_when_the_run_ends_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The render thread can be inside ``open_source`` (probing a remote input) when the run
+    ends on an error; the clip it opens after that must be closed, not left decoding on a
+    thread of its own for the life of the process."""
+    monkeypatch.setattr(pipeline, "JOIN_TIMEOUT_S", 0.1)
+    opening, release = threading.Event(), threading.Event()
+    sources = {0: _FakeSource(3), 1: _FakeSource(50)}
+
+    def open_source(clip: pipeline.ClipSource) -> _FakeSource:
+        if clip.path.name == "b.mp4":
+            opening.set()
+            release.wait(10)
+        return sources[0 if clip.path.name == "a.mp4" else 1]
+
+    clips = [pipeline.ClipSource(Path("a.mp4")), pipeline.ClipSource(Path("b.mp4"))]
+    frames = [OutputFrame(i, i / 10, (Pick(0 if i < 3 else 1, (i % 3) / 10),)) for i in range(6)]
+    threads_before = set(threading.enumerate())
+    with pytest.raises(OSError, match="disk full"):
+        pipeline.run(frames=frames, clips=clips, open_source=open_source,
+                     render=lambda of, chosen: chosen, sink=_FailingSink(fail_at=1, ready=opening))
+    release.set()  # the slow open returns after the run has ended
+    assert sources[1].closed.wait(10), "the clip opened after the run ended was never closed"
+    assert sources[0].closed.is_set()
+    deadline = time.monotonic() + 10
+    while set(threading.enumerate()) - threads_before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not set(threading.enumerate()) - threads_before, "a pipeline thread outlived the run"
