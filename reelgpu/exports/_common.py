@@ -21,6 +21,7 @@ from ..limits import DEFAULT_LIMITS, Limits, check_input_limits, check_output_si
 from ..media.audio import fit_length, ramp, read_audio, silence, time_stretch
 from ..media.audio_feed import AudioFeed, EncodedAudio, PassthroughAudio, TranscodedAudio
 from ..media.lazy_input import reads_cancelled_by
+from ..media.prefetch import prefetch_probe
 from ..media.probe import MediaInfo, probe
 from ..result import CancelCheck, ExportResult, ProgressCallback, StrPath
 from ..specs import EncodeSettings
@@ -108,7 +109,8 @@ class Probes:
 
     def __call__(self, path: Path) -> MediaInfo:
         if path not in self._cache:
-            info = probe(path)
+            with prefetch_probe(path):  # a remote input's samples fetched a few at once
+                info = probe(path)
             check_input_limits(info.width, info.height, info.duration_s, path.name, self._limits)
             self._cache[path] = info
         return self._cache[path]

@@ -38,6 +38,7 @@ _NEAR_BASE = 0.005  # FFmpeg's base rate (or half) this close to the frames' spa
 _NEAR_SPACING = 0.02  # else a standard rate (or the average) this close to it
 SAMPLE_PACKETS = 120  # packets read from the start for the frames' spacing (4 s at 30 fps; 2 ms)
 WINDOW_PACKETS = 60  # and from a third and two thirds of the way in (sampled_period),
+WINDOW_FRACTIONS = (1 / 3, 2 / 3)
 _WINDOW_MIN_GAPS = 40  # where one with at least this many gaps
 _FASTER = 1.3  # is this much faster
 _MIN_GAPS = 4  # fewer frame-to-frame gaps than this say nothing about a rate
@@ -94,7 +95,7 @@ def sampled_period(container: av.container.InputContainer, stream: av.video.stre
     period = typical_period(sample_times(container, stream))
     file_s = container.duration / av.time_base if container.duration else 0.0  # a live stream has none
     first_s = (container.start_time or 0) / av.time_base
-    for fraction in (1 / 3, 2 / 3):
+    for fraction in WINDOW_FRACTIONS:
         target = (first_s + fraction * file_s) / stream.time_base if file_s > 0 else None
         # A forged duration can put the seek beyond 64-bit ticks: the first window then decides.
         if target is None or not math.isfinite(target) or abs(target) >= 2**62:

@@ -180,9 +180,10 @@ class LazyInput:
         if checks and all(check() for check in checks):
             raise Cancelled(f"{self.path.name}: cancelled while reading")
 
-    def reader(self) -> LazyReader:
-        """A new file object over the remote bytes, with its own position."""
-        return LazyReader(self)
+    def reader(self, *, readahead: bool = True) -> LazyReader:
+        """A new file object over the remote bytes, with its own position; ``readahead=False``
+        for one that reads a bounded few packets and never needs the blocks after them."""
+        return LazyReader(self, readahead=readahead)
 
     # --- blocks
     def read_at(self, offset: int, length: int) -> bytes:
@@ -318,9 +319,10 @@ def _runs(blocks: list[int]) -> Iterator[tuple[int, int]]:
 class LazyReader(io.RawIOBase):
     """A seekable binary file over a :class:`LazyInput` (what FFmpeg and the probe read)."""
 
-    def __init__(self, lazy: LazyInput) -> None:
+    def __init__(self, lazy: LazyInput, *, readahead: bool = True) -> None:
         super().__init__()
         self._lazy = lazy
+        self._readahead = lazy.readahead if readahead else 0
         self._pos = 0
         self._last_end = -1  # where the previous read ended: a read starting there is sequential
         self._run = 0  # bytes read in a row without a seek
@@ -351,7 +353,7 @@ class LazyReader(io.RawIOBase):
         n = len(data)
         memoryview(buffer).cast("B")[:n] = data
         self._run = self._run + n if self._pos == self._last_end else n
-        ahead = min(lazy.readahead, self._run // lazy.block_size)
+        ahead = min(self._readahead, self._run // lazy.block_size)
         if n and ahead:
             lazy.prefetch((self._pos + n - 1) // lazy.block_size + 1, ahead)
         self._pos += n

@@ -5,8 +5,9 @@ the network at every block it reads: one round trip per block, one cut after the
 container's index (``stream.index_entries``: the byte position and size of each packet, for
 MP4/MOV, AVI, and Matroska's key frames) says which bytes each cut's packets occupy, without
 reading them. :func:`prefetch_cuts` fetches those byte spans in the background, in the order the
-export needs them and a few at once, while the export probes, reads audio and renders earlier
-cuts. A file without an index in memory (MPEG-TS) is left to on-demand reads.
+export needs them and a few at once, while the export reads audio and renders earlier cuts;
+:func:`prefetch_probe` does the same for the packets the probe samples. A file without an index
+in memory (MPEG-TS) is left to on-demand reads.
 
 :func:`range_reads_pay` tells the files that range reads cannot help (fragmented MP4, Matroska
 without Cues) from the rest, so that a caller can download those whole instead.
@@ -17,15 +18,16 @@ from __future__ import annotations
 import bisect
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import av
 
 from ..result import StrPath
+from .frame_rate import SAMPLE_PACKETS, WINDOW_FRACTIONS, WINDOW_PACKETS
 from .lazy_input import LazyInput, lookup
-from .probe import iso_fragmented, open_media, sniff_container
+from .probe import TAIL_SCAN_S, iso_fragmented, open_media, sniff_container
 from .seek import stream_origin
 
 log = logging.getLogger("reelgpu.media.prefetch")
@@ -41,23 +43,56 @@ CHUNK_BLOCKS = 8  # one request at most this many blocks: the export can start o
 WORKERS = 2
 
 
+# The spans to fetch, each with the lazy input it is of (None: nothing known of that one).
+Plan = Callable[[], list[tuple[LazyInput, tuple[int, int] | None]]]
+
+
 def prefetch_cuts(cuts: Sequence[tuple[StrPath, float, float]]) -> contextlib.AbstractContextManager[None]:
     """Within the context, fetch the bytes of each ``(path, start_s, end_s)`` cut (seconds from the
     video's first frame) of every lazy input among the paths, in the cuts' order. Ordinary files
     are left alone; errors are left to the reads that need the bytes."""
     lazy = [(found, cut) for cut in cuts if (found := lookup(cut[0])) is not None]
-    return _prefetching(lazy) if lazy else contextlib.nullcontext()
+    return _prefetching(lambda: _cut_spans(lazy)) if lazy else contextlib.nullcontext()
+
+
+def prefetch_probe(path: StrPath) -> contextlib.AbstractContextManager[None]:
+    """Within the context, fetch what :func:`~reelgpu.media.probe.probe` reads of a lazy input's
+    packets (:func:`probe_spans`), a few spans at once, while the probe reads its header. Read
+    on demand instead, its samples at the start, a third and two thirds of the way in were a
+    dozen requests one after the other (and more bytes, with read-ahead past each)."""
+    lazy = lookup(path)
+    if lazy is None:
+        return contextlib.nullcontext()
+    return _prefetching(lambda: [(lazy, span) for span in _quietly(probe_spans, path, [])])
 
 
 @contextlib.contextmanager
-def _prefetching(cuts: list[tuple[LazyInput, tuple[StrPath, float, float]]]) -> Iterator[None]:
+def _prefetching(plan: Plan) -> Iterator[None]:
     pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="reelgpu-prefetch")
     try:
-        pool.submit(_plan_and_fetch, pool, cuts)
+        pool.submit(_fetch_planned, pool, plan)
         yield
     finally:
         # Fetches under way finish (their bytes are written before the input can close); queued ones are dropped.
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _quietly(plan: Callable[[StrPath], Any], path: StrPath, nothing: Any) -> Any:
+    try:
+        return plan(path)
+    except Exception as exc:  # noqa: BLE001 - a bad file or a failed read: the export meets it, or not
+        log.debug("%s: no prefetch: %r", path, exc)
+        return nothing
+
+
+def _fetch_planned(pool: ThreadPoolExecutor, plan: Plan) -> None:
+    for lazy, span in plan():  # in the order the reader needs them
+        if span is None:
+            continue
+        step = CHUNK_BLOCKS * lazy.block_size
+        for offset in range(span[0] - span[0] % lazy.block_size, span[1], step):
+            with contextlib.suppress(RuntimeError):  # the pool is shutting down: the reader is done
+                pool.submit(lazy.ensure_quietly, offset, min(span[1], offset + step))
 
 
 def range_reads_pay(path: StrPath) -> bool:
@@ -69,7 +104,7 @@ def range_reads_pay(path: StrPath) -> bool:
     if kind == "iso":
         return not iso_fragmented(path)
     if kind == "matroska":
-        with open_media(path) as container:
+        with open_media(path, readahead=False) as container:
             if not container.streams.video:
                 return True  # refused by the export anyway
             video = container.streams.video[0]
@@ -83,32 +118,57 @@ def range_reads_pay(path: StrPath) -> bool:
     return True
 
 
-def _plan_and_fetch(pool: ThreadPoolExecutor, cuts: list[tuple[LazyInput, tuple[StrPath, float, float]]]) -> None:
+def _cut_spans(cuts: list[tuple[LazyInput, tuple[StrPath, float, float]]]
+               ) -> list[tuple[LazyInput, tuple[int, int] | None]]:
     ranges: dict[str, list[tuple[float, float]]] = {}
     for _, (path, start_s, end_s) in cuts:
         ranges.setdefault(str(path), []).append((start_s, end_s))
-    spans: dict[str, list[tuple[int, int] | None]] = {}
-    for path, wanted in ranges.items():  # one open and one index walk per input
-        try:
-            spans[path] = byte_spans(path, wanted)
-        except Exception as exc:  # noqa: BLE001 - a bad file or a failed read: the export meets it, or not
-            log.debug("%s: no prefetch: %r", path, exc)
-            spans[path] = [None] * len(wanted)
-    for lazy, (path, _, _) in cuts:  # in the export's order
-        span = spans[str(path)].pop(0)
-        if span is None:
-            continue
-        step = CHUNK_BLOCKS * lazy.block_size
-        for offset in range(span[0] - span[0] % lazy.block_size, span[1], step):
-            with contextlib.suppress(RuntimeError):  # the pool is shutting down: the export is over
-                pool.submit(lazy.ensure_quietly, offset, min(span[1], offset + step))
+    spans = {path: _quietly(lambda p, w=wanted: byte_spans(p, w), path, [None] * len(wanted))
+             for path, wanted in ranges.items()}  # one open and one index walk per input
+    return [(lazy, spans[str(path)].pop(0)) for lazy, (path, _, _) in cuts]  # in the export's order
+
+
+def probe_spans(path: StrPath) -> list[tuple[int, int]]:
+    """The bytes holding the packets the probe reads, from the index: the first
+    ``SAMPLE_PACKETS`` video packets (its rate samples and first frame), ``WINDOW_PACKETS``
+    from a third and two thirds of the way in, and, for an MP4 with B-frames, the last
+    seconds (where it reads the video's end). Only where the index lists every video packet
+    (MP4/MOV, AVI); a span is a hint, rounded to blocks: a packet outside one is read on demand."""
+    with open_media(path, readahead=False) as container:
+        if not container.streams.video or container.format.name.startswith("matroska"):
+            return []  # Matroska's index (Cues) lists key frames only
+        video = container.streams.video[0]
+        entries = list(video.index_entries)
+        if not entries:
+            return []  # MPEG-TS: no index
+        stamps = [e.timestamp for e in entries]
+        tb = video.time_base
+        # The sampling reads one packet past its count (to learn that it has them all).
+        spans = [_entries_span(entries[:SAMPLE_PACKETS + 1])]
+        file_s = container.duration / av.time_base if container.duration else 0.0
+        first_s = (container.start_time or 0) / av.time_base
+        if file_s > 0:
+            for fraction in WINDOW_FRACTIONS:
+                at = max(0, bisect.bisect_right(stamps, (first_s + fraction * file_s) / tb) - 1)
+                spans.append(_entries_span(entries[at:at + WINDOW_PACKETS + 1]))
+            iso = {"mp4", "mov"} & set(container.format.name.split(","))
+            if iso and video.duration is not None and video.codec_context.has_b_frames:
+                at = max(0, bisect.bisect_right(stamps, (first_s + file_s - TAIL_SCAN_S) / tb) - 1)
+                while at > 0 and not entries[at].is_keyframe:
+                    at -= 1
+                spans.append(_entries_span(entries[at:]))
+        return spans
+
+
+def _entries_span(entries: Sequence[Any]) -> tuple[int, int]:
+    return min(e.pos for e in entries), max(e.pos + e.size for e in entries)
 
 
 def byte_spans(path: StrPath, cuts: Sequence[tuple[float, float]]) -> list[tuple[int, int] | None]:
     """For each ``(start_s, end_s)``, the bytes ``[start, end)`` holding the packets of the first
     video and audio streams from the key frame before ``start_s - LEAD_S`` to ``end_s + TAIL_S``,
     from the index alone; None where the video has no index (MPEG-TS) or it says nothing of it."""
-    with open_media(path) as container:
+    with open_media(path, readahead=False) as container:
         if not container.streams.video:
             return [None] * len(cuts)
         video = container.streams.video[0]

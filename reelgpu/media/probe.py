@@ -69,11 +69,13 @@ def sniff_container(path: StrPath) -> str | None:
     return None
 
 
-def open_media(path: StrPath) -> av.container.InputContainer:
+def open_media(path: StrPath, *, readahead: bool = True) -> av.container.InputContainer:
     """``av.open`` for reading an input: accepted demuxers only, local files only (no nested
-    http:, concat:, data:... however the file asks). Every reader of an input uses this."""
+    http:, concat:, data:... however the file asks). Every reader of an input uses this.
+    ``readahead=False`` for a reader that reads a bounded few packets (the probe's samples): a
+    remote input then fetches no blocks past what it reads (lazy_input.py)."""
     lazy = lookup(path)  # a remote input read by byte range (lazy_input.py)
-    source = lazy.reader() if lazy is not None else str(path)
+    source = lazy.reader(readahead=readahead) if lazy is not None else str(path)
     return av.open(source, metadata_errors="ignore", options=dict(OPEN_OPTIONS))
 
 
@@ -91,7 +93,7 @@ def video_rate(path: StrPath) -> Fraction | None:
 
 @functools.lru_cache(maxsize=64)
 def _video_rate(path: str, _version: tuple[int, ...]) -> Fraction | None:
-    with open_media(path) as container:
+    with open_media(path, readahead=False) as container:
         if not container.streams.video:
             return None
         stream = container.streams.video[0]
@@ -344,7 +346,7 @@ def check_iso_structure(path: StrPath) -> None:
 
 # The video's end is read from its packets in the file's last seconds (bounded: a few seconds
 # of even 240 fps video), or from all of them when the file states no end (4 h at 240 fps).
-_TAIL_S = 5.0
+TAIL_SCAN_S = 5.0
 _TAIL_PACKETS = 4000
 _SCAN_PACKETS = 4 * 3600 * 240
 _MAX_HOLD_S = 10.0  # the longest a last picture's stated duration holds it (see _held_for)
@@ -407,7 +409,7 @@ def _last_packet_end(container: av.container.InputContainer, vs: av.video.stream
     tb = vs.time_base
     limit = _SCAN_PACKETS
     try:
-        target = (file_end - _TAIL_S) / tb if file_end is not None else None
+        target = (file_end - TAIL_SCAN_S) / tb if file_end is not None else None
         # A forged duration can put the seek beyond 64-bit ticks: read the packets instead.
         if target is not None and math.isfinite(target) and abs(target) < 2**62:
             container.seek(max(0, int(target)), stream=vs, backward=True, any_frame=False)
@@ -452,7 +454,7 @@ def probe(path: StrPath) -> MediaInfo:
         check_iso_structure(path)
     try:
         rate = video_rate(path)  # before the probe's own open: one demuxer index in memory at a time
-        container = open_media(path)
+        container = open_media(path, readahead=False)
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise CorruptMedia(f"{path.name}: not a readable media file ({exc.__class__.__name__})") from None
     with container:
