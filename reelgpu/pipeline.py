@@ -9,6 +9,7 @@ thread encoding and muxing. Queues are bounded, so memory stays flat however lon
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import queue
 import threading
 import time
@@ -79,7 +80,10 @@ class _Prefetch:
         self._lock = threading.Lock()
         self._ended = False
         self._cleanup: Callable[[], None] | None = None  # run by the thread as it ends (finish())
-        self._thread = threading.Thread(target=self._run, args=(make, clock, stage), daemon=True)
+        # In a copy of the caller's context: the export's cancel reaches this thread's reads of a
+        # remote input (media/lazy_input.py, cancelled_by).
+        self._thread = threading.Thread(target=contextvars.copy_context().run, args=(self._run, make, clock, stage),
+                                        daemon=True)
         self._thread.start()
 
     def _put(self, item: Any) -> bool:

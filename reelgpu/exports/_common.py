@@ -20,7 +20,7 @@ from ..errors import InputNotFound, InvalidSpec
 from ..limits import DEFAULT_LIMITS, Limits, check_input_limits, check_output_size
 from ..media.audio import fit_length, ramp, read_audio, silence, time_stretch
 from ..media.audio_feed import AudioFeed, EncodedAudio, PassthroughAudio, TranscodedAudio
-from ..media.lazy_input import reads_cancelled_by
+from ..media.lazy_input import cancelled_by
 from ..media.prefetch import prefetch_probe
 from ..media.probe import MediaInfo, probe
 from ..result import CancelCheck, ExportResult, ProgressCallback, StrPath
@@ -62,10 +62,9 @@ def cancel_stops_remote_reads(export: Export) -> Export:
     slow storage those reads alone can take longer than a caller waits for a cancel."""
 
     @functools.wraps(export)
-    def run(src: Any, dst: Any, spec: Any, *, cancel: CancelCheck | None = None,
-            sources: Mapping[str, StrPath] | None = None, **kwargs: Any) -> Any:
-        with reads_cancelled_by(cancel, given_inputs(src, sources)):
-            return export(src, dst, spec, cancel=cancel, sources=sources, **kwargs)
+    def run(src: Any, dst: Any, spec: Any, *, cancel: CancelCheck | None = None, **kwargs: Any) -> Any:
+        with cancelled_by(cancel):
+            return export(src, dst, spec, cancel=cancel, **kwargs)
 
     return run  # type: ignore[return-value]
 

@@ -24,11 +24,12 @@ few packets) fetch only the blocks they read.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import io
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
@@ -69,18 +70,34 @@ def open_binary(path: StrPath) -> BinaryIO:
     lazy = lookup(path)
     if lazy is None:
         return open(path, "rb")  # noqa: SIM115 - the caller closes it
-    return io.BufferedReader(lazy.reader(), buffer_size=64 * 1024)  # type: ignore[return-value]
+    # Buffered, but never more than a block: a 200-byte sniff must not fetch 64 KiB of small blocks.
+    return io.BufferedReader(lazy.reader(), buffer_size=min(64 * 1024, lazy.block_size))  # type: ignore[return-value]
+
+
+# The cancel check of the export whose thread is reading (cancelled_by). A context variable, not
+# a setting of the input: two exports can read one input, and one's cancel must not fail the
+# other's reads. The export's own threads (decoders, prefetch, read-ahead) start in a copy of
+# the context that started them (pipeline.py, prefetch.py, LazyInput.prefetch).
+_READER_CANCEL: contextvars.ContextVar[CancelCheck | None] = contextvars.ContextVar("reelgpu_read_cancel",
+                                                                                    default=None)
 
 
 @contextlib.contextmanager
-def reads_cancelled_by(cancel: CancelCheck | None, paths: Iterable[StrPath]) -> Iterator[None]:
-    """:meth:`LazyInput.cancelled_by` for each lazy input among ``paths`` (an export's inputs)."""
-    with contextlib.ExitStack() as stack:
-        if cancel is not None:
-            lazies = {id(lazy): lazy for lazy in map(lookup, paths) if lazy is not None}
-            for lazy in lazies.values():
-                stack.enter_context(lazy.cancelled_by(cancel))
+def cancelled_by(cancel: CancelCheck | None) -> Iterator[None]:
+    """Within the context (and the threads it starts), a lazy input's fetch raises
+    :class:`~reelgpu.Cancelled` instead of fetching once ``cancel()`` is True. Every export
+    holds this around its work with its own ``cancel``: ``cancel=`` is otherwise asked between
+    frames, and the probe's and the audio's reads of a slow remote input come before the first."""
+    token = _READER_CANCEL.set(cancel)
+    try:
         yield
+    finally:
+        _READER_CANCEL.reset(token)
+
+
+def _reader_cancelled() -> bool:
+    cancel = _READER_CANCEL.get()
+    return cancel is not None and bool(cancel())
 
 
 class LazyInput:
@@ -115,7 +132,6 @@ class LazyInput:
         self._idle = threading.Condition(self._lock)  # notified when a read or fetch ends
         self._busy = 0  # reads and fetches using the block store now: close() waits for them
         self._closed = False
-        self._cancels: list[CancelCheck] = []  # one per export reading this input now (cancelled_by)
         self.fetched_bytes = 0
         self.requests = 0
         # Exclusive creation: never take over (and later delete) a file someone else made.
@@ -158,32 +174,12 @@ class LazyInput:
         self._store_path.unlink(missing_ok=True)
         self.path.unlink(missing_ok=True)
 
-    @contextlib.contextmanager
-    def cancelled_by(self, cancel: CancelCheck) -> Iterator[None]:
-        """While inside, fetches stop (:class:`~reelgpu.Cancelled`) once ``cancel()`` is True.
-
-        Each export holds this around its work with its own ``cancel`` (``cancel=`` is otherwise
-        asked between frames, and the probe's and the audio's reads of a slow remote input come
-        before the first). Two exports reading one input at once both hold it: reads stop only
-        when every one of them is cancelled, since a block one fetches the other may need."""
-        with self._lock:
-            self._cancels.append(cancel)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._cancels.remove(cancel)
-
-    def _check_cancelled(self) -> None:
-        with self._lock:
-            checks = list(self._cancels)
-        if checks and all(check() for check in checks):
-            raise Cancelled(f"{self.path.name}: cancelled while reading")
-
-    def reader(self, *, readahead: bool = True) -> LazyReader:
+    def reader(self, *, readahead: bool = True, for_ffmpeg: bool = False) -> LazyReader:
         """A new file object over the remote bytes, with its own position; ``readahead=False``
-        for one that reads a bounded few packets and never needs the blocks after them."""
-        return LazyReader(self, readahead=readahead)
+        for one that reads a bounded few packets and never needs the blocks after them;
+        ``for_ffmpeg=True`` for one handed to FFmpeg (through PyAV), which reads as ended after
+        a failed read (:meth:`LazyReader.readinto`)."""
+        return LazyReader(self, readahead=readahead, for_ffmpeg=for_ffmpeg)
 
     # --- blocks
     def read_at(self, offset: int, length: int) -> bytes:
@@ -261,8 +257,9 @@ class LazyInput:
             if self._closed or all(b in self._present or b in self._pending for b in range(first_block, last + 1)):
                 return
         with contextlib.suppress(RuntimeError):  # shut down meanwhile
-            self._background.submit(self.ensure_quietly, first_block * self.block_size,
-                                    min(self.size, (last + 1) * self.block_size))
+            # In the reader's context: its export's cancel stops the read-ahead it asked for.
+            self._background.submit(contextvars.copy_context().run, self.ensure_quietly,
+                                    first_block * self.block_size, min(self.size, (last + 1) * self.block_size))
 
     @property
     def blocks(self) -> int:
@@ -279,10 +276,13 @@ class LazyInput:
         length = min(self.size, (last + 1) * self.block_size) - offset
         done = False
         try:
-            self._check_cancelled()
+            if _reader_cancelled():
+                raise Cancelled(f"{self.path.name}: cancelled while reading")
             try:
                 data = self._fetch(offset, length)
             except Exception as exc:
+                if _reader_cancelled():  # a fetch that failed as the caller cancelled: the cancel says why
+                    raise Cancelled(f"{self.path.name}: cancelled while reading") from exc
                 raise InputReadError(f"{self.path.name}: reading bytes {offset}-{offset + length - 1} failed: "
                                      f"{exc}") from exc
             if len(data) != length:
@@ -319,13 +319,15 @@ def _runs(blocks: list[int]) -> Iterator[tuple[int, int]]:
 class LazyReader(io.RawIOBase):
     """A seekable binary file over a :class:`LazyInput` (what FFmpeg and the probe read)."""
 
-    def __init__(self, lazy: LazyInput, *, readahead: bool = True) -> None:
+    def __init__(self, lazy: LazyInput, *, readahead: bool = True, for_ffmpeg: bool = False) -> None:
         super().__init__()
         self._lazy = lazy
+        self._for_ffmpeg = for_ffmpeg
         self._readahead = lazy.readahead if readahead else 0
         self._pos = 0
         self._last_end = -1  # where the previous read ended: a read starting there is sequential
         self._run = 0  # bytes read in a row without a seek
+        self._failed = False
 
     @property
     def name(self) -> str:  # PyAV and error messages name the file by this
@@ -349,7 +351,17 @@ class LazyReader(io.RawIOBase):
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         lazy = self._lazy
-        data = lazy.read_at(self._pos, len(buffer))
+        if self._failed:
+            # FFmpeg's file reads as ended after a failed read. FFmpeg reads again after an
+            # error (a demuxer seeks to the next packet), within the same call; a second
+            # exception would make PyAV print the first on stderr ("exception being dropped")
+            # and raise the second. PyAV raises the first when the call returns.
+            return 0
+        try:
+            data = lazy.read_at(self._pos, len(buffer))
+        except BaseException:
+            self._failed = self._for_ffmpeg
+            raise
         n = len(data)
         memoryview(buffer).cast("B")[:n] = data
         self._run = self._run + n if self._pos == self._last_end else n
@@ -361,4 +373,4 @@ class LazyReader(io.RawIOBase):
         return n
 
 
-__all__ = ["DEFAULT_BLOCK_SIZE", "Fetch", "LazyInput", "LazyReader", "lookup", "open_binary", "reads_cancelled_by"]
+__all__ = ["DEFAULT_BLOCK_SIZE", "Fetch", "LazyInput", "LazyReader", "cancelled_by", "lookup", "open_binary"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import contextvars
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -70,7 +71,8 @@ def prefetch_probe(path: StrPath) -> contextlib.AbstractContextManager[None]:
 def _prefetching(plan: Plan) -> Iterator[None]:
     pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="reelgpu-prefetch")
     try:
-        pool.submit(_fetch_planned, pool, plan)
+        # Each task in a copy of the caller's context: the export's cancel stops its fetches.
+        pool.submit(contextvars.copy_context().run, _fetch_planned, pool, plan)
         yield
     finally:
         # Fetches under way finish (their bytes are written before the input can close); queued ones are dropped.
@@ -92,7 +94,7 @@ def _fetch_planned(pool: ThreadPoolExecutor, plan: Plan) -> None:
         step = CHUNK_BLOCKS * lazy.block_size
         for offset in range(span[0] - span[0] % lazy.block_size, span[1], step):
             with contextlib.suppress(RuntimeError):  # the pool is shutting down: the reader is done
-                pool.submit(lazy.ensure_quietly, offset, min(span[1], offset + step))
+                pool.submit(contextvars.copy_context().run, lazy.ensure_quietly, offset, min(span[1], offset + step))
 
 
 def range_reads_pay(path: StrPath) -> bool:
@@ -154,8 +156,6 @@ def probe_spans(path: StrPath) -> list[tuple[int, int]]:
             iso = {"mp4", "mov"} & set(container.format.name.split(","))
             if iso and video.duration is not None and video.codec_context.has_b_frames:
                 at = max(0, bisect.bisect_right(stamps, (first_s + file_s - TAIL_SCAN_S) / tb) - 1)
-                while at > 0 and not entries[at].is_keyframe:
-                    at -= 1
                 spans.append(_entries_span(entries[at:]))
         return spans
 
@@ -201,6 +201,8 @@ def _span(indexed: list[tuple[av.stream.Stream, list[Any], list[int]]], video: a
             continue
         if stream is not video and float(stamps[-1] * tb) - origin < start_s - LEAD_S:
             continue  # an audio index that stops before the cut (Matroska's: what probing read)
+        if stream is not video and duration_s and float(stamps[-1] * tb) - origin > 1.1 * duration_s + 1.0:
+            continue  # not in the stream's time base: an AVI's PCM audio is indexed in bytes
         # Entries far from the cut on either side: the index is too sparse to say where it lies.
         before = start_s - LEAD_S - (float(stamps[max(0, first)] * tb) - origin)
         if last < len(entries):

@@ -75,7 +75,7 @@ def open_media(path: StrPath, *, readahead: bool = True) -> av.container.InputCo
     ``readahead=False`` for a reader that reads a bounded few packets (the probe's samples): a
     remote input then fetches no blocks past what it reads (lazy_input.py)."""
     lazy = lookup(path)  # a remote input read by byte range (lazy_input.py)
-    source = lazy.reader(readahead=readahead) if lazy is not None else str(path)
+    source = lazy.reader(readahead=readahead, for_ffmpeg=True) if lazy is not None else str(path)
     return av.open(source, metadata_errors="ignore", options=dict(OPEN_OPTIONS))
 
 
@@ -412,7 +412,9 @@ def _last_packet_end(container: av.container.InputContainer, vs: av.video.stream
         target = (file_end - TAIL_SCAN_S) / tb if file_end is not None else None
         # A forged duration can put the seek beyond 64-bit ticks: read the packets instead.
         if target is not None and math.isfinite(target) and abs(target) < 2**62:
-            container.seek(max(0, int(target)), stream=vs, backward=True, any_frame=False)
+            # Any packet, not the key frame before: only times are read, and a long GOP (8 s
+            # from x264's defaults) would read that much more of a remote input.
+            container.seek(max(0, int(target)), stream=vs, backward=True, any_frame=True)
             limit = _TAIL_PACKETS
         else:
             rewind(container, vs)  # every packet, those the first frame's decoding took too

@@ -19,7 +19,7 @@ import av
 import pytest
 
 import reelgpu
-from reelgpu.media.lazy_input import LazyInput
+from reelgpu.media.lazy_input import LazyInput, cancelled_by
 from reelgpu.media.prefetch import byte_spans, prefetch_cuts, range_reads_pay
 from reelgpu.media.probe import probe
 from tests.conftest import FileRemote, lazy_copy, noisy_video
@@ -138,6 +138,23 @@ def test_byte_spans_cover_each_cut_from_the_key_frame_before_it(long_game: Path)
         assert span[1] - span[0] < byte_span(long_game, key - 2, end_s + 2.0)[1] - byte_span(long_game, key - 2, key)[0]
 
 
+def test_byte_spans_of_an_avi_with_pcm_audio(long_game: Path, tmp_path: Path) -> None:
+    """FFmpeg indexes an AVI's PCM audio in bytes, not in its time base (a 60 s stereo track's
+    last entry read as 240 s): taken as times, the audio index put the cut at a quarter of its
+    time and the span reached back to there (helper-49: 67 % of the file for a 2 s clip)."""
+    avi = tmp_path / "game.avi"
+    subprocess.run([shutil.which("ffmpeg") or "ffmpeg", "-v", "error", "-i", str(long_game), "-t", "60", "-c:v", "copy",
+                    "-c:a", "pcm_s16le", "-ac", "2", str(avi)], check=True)
+    [span] = byte_spans(avi, [(50.0, 52.0)])
+    assert span is not None
+    needed = byte_span(avi, 50.0 - 1.2, 52.4)  # the audio's lead-in to the tail
+    with av.open(str(avi)) as c:  # the key frame before the lead-in
+        key = max(p.pos for p in c.demux(c.streams.video[0])
+                  if p.is_keyframe and p.pts is not None and p.pts * p.time_base <= 50.0 - 1.2)
+    assert span[0] <= min(needed[0], key) and span[1] >= needed[1]
+    assert span[0] >= byte_span(avi, 44.0, 46.0)[0], "the span reaches back further than the key frame before"
+
+
 def test_byte_spans_need_an_index(tmp_path: Path, long_game: Path) -> None:
     ts = tmp_path / "game.ts"  # MPEG-TS keeps no index: on-demand reads only
     subprocess.run([shutil.which("ffmpeg") or "ffmpeg", "-v", "error", "-i", str(long_game), "-t", "5", "-c", "copy",
@@ -251,3 +268,69 @@ def test_cancel_stops_the_reads_before_the_first_frame(name: str, sample_30: Pat
                                progress=lambda done, total: frames_done.append(done))
     assert len(remote.calls) == 3 and not frames_done
     assert not dst.parent.exists() or not any(dst.parent.iterdir())
+
+
+def test_one_exports_cancel_leaves_another_reading_the_same_input(sample_30: Path, tmp_path: Path) -> None:
+    """Two exports of one lazy input: cancelling one fails none of the other's reads; its
+    output is the export of the file (helper-48: 3 of 9 such overlays failed with Cancelled)."""
+    kind, spec = SPECS["overlay"]
+    direct = tmp_path / "direct.mp4"
+    reelgpu.overlay(sample_30, direct, spec, device="cpu")
+    remote = FileRemote(sample_30)
+    cancelled = threading.Event()
+
+    def fetch(offset: int, length: int) -> bytes:
+        if len(remote.calls) == 4:
+            cancelled.set()
+        time.sleep(0.02)
+        return remote(offset, length)
+
+    outcomes: dict[str, Any] = {}
+
+    def export(name: str, run: Any) -> None:
+        try:
+            outcomes[name] = run()
+        except Exception as exc:  # noqa: BLE001 - compared below
+            outcomes[name] = exc
+
+    with LazyInput(tmp_path / sample_30.name, remote.size, fetch, block_size=4096, readahead=2) as lazy:
+        threads = [
+            threading.Thread(target=export, args=("cancelled", lambda: reelgpu.annotate(
+                lazy.path, tmp_path / "a.mp4", SPECS["annotate"][1], device="cpu", cancel=cancelled.is_set))),
+            threading.Thread(target=export, args=("other", lambda: reelgpu.overlay(
+                lazy.path, tmp_path / "o.mp4", spec, device="cpu"))),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        # A reader in the context of a cancelled export: an export without cancel= is not cancelled by it.
+        with cancelled_by(lambda: True):
+            reelgpu.overlay(lazy.path, tmp_path / "inside.mp4", spec, device="cpu")
+    assert isinstance(outcomes["cancelled"], reelgpu.Cancelled)
+    assert isinstance(outcomes["other"], reelgpu.ExportResult), outcomes["other"]
+    assert media_digest(tmp_path / "o.mp4") == media_digest(direct) == media_digest(tmp_path / "inside.mp4")
+
+
+def test_a_cancel_inside_ffmpegs_reading_prints_nothing(long_game: Path, tmp_path: Path,
+                                                        capfd: pytest.CaptureFixture[str]) -> None:
+    """FFmpeg reads again after a failed read within the same call; the second exception made
+    PyAV print the first as "exception being dropped", with a traceback, on stderr. A reader
+    reads as ended after a failure now, and the caller gets the first exception."""
+    for k in range(1, 8):
+        remote = FileRemote(long_game)
+        cancelled = threading.Event()
+
+        def fetch(offset: int, length: int, remote: FileRemote = remote, cancelled: threading.Event = cancelled,
+                  k: int = k) -> bytes:
+            if len(remote.calls) >= k:
+                cancelled.set()
+            time.sleep(0.01)
+            return remote(offset, length)
+
+        folder = tmp_path / str(k)
+        folder.mkdir()
+        with LazyInput(folder / long_game.name, remote.size, fetch, block_size=4096, readahead=0) as lazy, \
+                pytest.raises(reelgpu.Cancelled):
+            reelgpu.framing(lazy.path, folder / "out.mp4", FAST, device="cpu", cancel=cancelled.is_set)
+    assert "exception being dropped" not in capfd.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from reelgpu import Cancelled, InputReadError
-from reelgpu.media.lazy_input import LazyInput, lookup, open_binary
+from reelgpu.media.lazy_input import LazyInput, cancelled_by, lookup, open_binary
 
 BLOCK = 1000
 
@@ -94,6 +95,21 @@ def test_a_failed_fetch_is_an_input_read_error_and_is_tried_again(tmp_path: Path
         remote.fail = None
         reader.seek(0)
         assert reader.read(2500) == remote.data[:2500]
+
+
+def test_ffmpegs_reader_reads_as_ended_after_a_failure(tmp_path: Path, remote: Remote) -> None:
+    """FFmpeg reads again after a failed read within the same call; a second exception made
+    PyAV print the first on stderr. The reader it gets reads as ended instead (PyAV raises the
+    first exception when the call returns); a reader of Python's own is tried again."""
+    with LazyInput(tmp_path / "in.mp4", len(remote.data), remote, block_size=BLOCK, readahead=0) as lazy:
+        remote.fail = ConnectionResetError("network down")
+        reader = lazy.reader(for_ffmpeg=True)
+        with pytest.raises(InputReadError):
+            reader.read(10)
+        remote.fail = None
+        reader.seek(0)
+        assert reader.read(10) == b""
+        assert len(remote.calls) == 1
 
 
 def test_a_reader_waiting_for_a_block_that_fails_elsewhere_fetches_it_itself(tmp_path: Path, remote: Remote) -> None:
@@ -190,17 +206,50 @@ def test_bad_sizes_are_refused(tmp_path: Path, remote: Remote) -> None:
     assert not (tmp_path / "in.mp4").exists()
 
 
-def test_fetches_stop_once_every_export_reading_the_input_is_cancelled(tmp_path: Path, remote: Remote) -> None:
-    first, second = threading.Event(), threading.Event()
+def test_a_cancel_stops_the_fetches_of_its_own_reader_only(tmp_path: Path, remote: Remote) -> None:
+    """``cancelled_by`` scopes a cancel to the reads made in its context (and threads started
+    from a copy of it): another reader of the same input, an export without ``cancel=`` or a
+    plain ``probe()``, reads on (helper-48: one export's cancel failed another's reads)."""
+    cancelled = threading.Event()
     with LazyInput(tmp_path / "in.mp4", len(remote.data), remote, block_size=BLOCK, readahead=0) as lazy:
-        with lazy.cancelled_by(first.is_set), lazy.cancelled_by(second.is_set):
-            first.set()  # the other export still needs the input: reads go on
+        outside: list[bytes] = []
+        with cancelled_by(cancelled.is_set):
             assert lazy.read_at(0, 10) == remote.data[:10]
-            second.set()
+            cancelled.set()
             with pytest.raises(Cancelled, match=r"in.mp4: cancelled while reading"):
                 lazy.read_at(BLOCK, 10)
             assert lazy.read_at(5, 10) == remote.data[5:15]  # present blocks are served without a fetch
-            with pytest.raises(Cancelled):  # the block it refused is still fetchable later, not lost
-                lazy.read_at(BLOCK, 10)
-        assert lazy.read_at(BLOCK, 10) == remote.data[BLOCK:BLOCK + 10]  # no export holds it now
-        assert [offset for offset, _ in remote.calls] == [0, BLOCK]
+            inherited: list[BaseException] = []
+
+            def in_a_copy() -> None:
+                try:
+                    lazy.read_at(2 * BLOCK, 10)
+                except Cancelled as exc:
+                    inherited.append(exc)
+
+            worker = threading.Thread(target=contextvars.copy_context().run, args=(in_a_copy,))
+            worker.start()
+            worker.join()
+            assert len(inherited) == 1, "a thread started in a copy of the context fetched after the cancel"
+            other = threading.Thread(target=lambda: outside.append(lazy.read_at(BLOCK, 10)))  # a fresh context
+            other.start()
+            other.join()
+        assert outside == [remote.data[BLOCK:BLOCK + 10]]
+        assert lazy.read_at(2 * BLOCK, 10) == remote.data[2 * BLOCK:2 * BLOCK + 10]  # outside the context
+        assert [offset for offset, _ in remote.calls] == [0, BLOCK, 2 * BLOCK]
+
+
+def test_a_fetch_that_fails_as_its_reader_is_cancelled_is_a_cancel(tmp_path: Path, remote: Remote) -> None:
+    """A cancelled call never comes back as a retryable InputReadError (helper-48: the probe's
+    first read failed as the caller cancelled)."""
+    cancelled = threading.Event()
+    error = ConnectionError("connection reset")
+
+    def fetch(offset: int, length: int) -> bytes:
+        cancelled.set()
+        raise error
+
+    with LazyInput(tmp_path / "in.mp4", len(remote.data), fetch, block_size=BLOCK, readahead=0) as lazy, \
+            cancelled_by(cancelled.is_set), pytest.raises(Cancelled) as err:
+        lazy.read_at(0, 10)
+    assert err.value.__cause__ is error
