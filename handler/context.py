@@ -33,7 +33,8 @@ class JobContext:
         return time.monotonic() > self.deadline
 
     def should_stop(self) -> bool:
-        """The export's ``cancel()`` callback, checked between frames."""
+        """The export's ``cancel()`` callback: checked between frames and before each range read
+        (from the export's threads too: it only reads an Event and the clock)."""
         return self.cancel_event.is_set() or self.timed_out
 
     def timeout_error(self) -> JobError:

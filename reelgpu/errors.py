@@ -119,6 +119,7 @@ class BackendUnavailable(ReelGpuError):
 
 
 class Cancelled(ReelGpuError):
-    """The caller's cancel check returned True between frames."""
+    """The caller's cancel check returned True: between frames, or before a fetch of a
+    :class:`~reelgpu.LazyInput`'s bytes."""
 
     code = "CANCELLED"

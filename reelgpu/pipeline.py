@@ -202,6 +202,8 @@ def run(*, frames: Sequence[OutputFrame], clips: Sequence[ClipSource], open_sour
     def picker(i: int) -> _Picker:
         opened = open_pickers.get(i)
         if opened is None:
+            if stop.is_set():  # the run is over: no probe of a slow remote input for nothing
+                raise Cancelled("stopped")
             # Decode from the first time this clip is shown (a trim start, say), not from its
             # start: the source begins at the key frame at or before it (media/seek.py).
             source = open_source(replace(clips[i], start_s=clips[i].start_s + max(0.0, first_t[i])))

@@ -13,7 +13,9 @@ from typing import Any
 ProgressCallback = Callable[[int, int], object]
 # A file path as callers give it: str, pathlib.Path or any os.PathLike.
 StrPath = str | os.PathLike[str]
-# cancel() -> True to stop: checked between frames; the export then raises `Cancelled`.
+# cancel() -> True to stop: checked between frames and before each fetch of a LazyInput's bytes
+# (from the export's own threads too: keep it cheap and thread-safe, e.g. an Event's is_set); the
+# export then raises `Cancelled`.
 CancelCheck = Callable[[], bool]
 
 

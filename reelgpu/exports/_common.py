@@ -6,16 +6,16 @@ from __future__ import annotations
 import errno
 import functools
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from .. import pipeline
-from ..backends import Backend
+from ..backends import Backend, Export
 from ..errors import InputNotFound, InvalidSpec
 from ..limits import DEFAULT_LIMITS, Limits, check_input_limits, check_output_size
 from ..media.audio import fit_length, ramp, read_audio, silence, time_stretch
@@ -51,9 +51,6 @@ def read_input(path: Path, field: str) -> bytes:
 def given_inputs(src: StrPath, sources: Mapping[str, StrPath] | None) -> list[Path]:
     """Every file an export was handed: ``src`` and the ``sources`` values."""
     return [Path(src), *(Path(p) for p in (sources or {}).values())]
-
-
-Export = TypeVar("Export", bound=Callable[..., Any])
 
 
 def cancel_stops_remote_reads(export: Export) -> Export:

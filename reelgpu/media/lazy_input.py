@@ -176,7 +176,8 @@ class LazyInput:
 
     def reader(self, *, readahead: bool = True, for_ffmpeg: bool = False) -> LazyReader:
         """A new file object over the remote bytes, with its own position; ``readahead=False``
-        for one that reads a bounded few packets and never needs the blocks after them;
+        for one whose reads are fetched ahead another way (the probe's samples of an indexed
+        file: ``prefetch.probe_spans``), so that it fetches no block past what it reads;
         ``for_ffmpeg=True`` for one handed to FFmpeg (through PyAV), which reads as ended after
         a failed read (:meth:`LazyReader.readinto`)."""
         return LazyReader(self, readahead=readahead, for_ffmpeg=for_ffmpeg)

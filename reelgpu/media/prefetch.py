@@ -21,14 +21,14 @@ import contextvars
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import av
 
 from ..result import StrPath
 from .frame_rate import SAMPLE_PACKETS, WINDOW_FRACTIONS, WINDOW_PACKETS
 from .lazy_input import LazyInput, lookup
-from .probe import TAIL_SCAN_S, iso_fragmented, open_media, sniff_container
+from .probe import FULLY_INDEXED, TAIL_SCAN_S, iso_fragmented, open_media, sniff_container
 from .seek import stream_origin
 
 log = logging.getLogger("reelgpu.media.prefetch")
@@ -41,9 +41,11 @@ TAIL_S = 0.5  # after a cut: the decoder's reorder delay, the last audio frame
 # Cues, a damaged index): no prefetch, rather than the whole file.
 MAX_GAP_S = 20.0
 CHUNK_BLOCKS = 8  # one request at most this many blocks: the export can start on the first ones
+SEEK_SLACK_PACKETS = 3  # the probe's seeks land up to this many packets before the index's entry
 WORKERS = 2
 
 
+T = TypeVar("T")
 # The spans to fetch, each with the lazy input it is of (None: nothing known of that one).
 Plan = Callable[[], list[tuple[LazyInput, tuple[int, int] | None]]]
 
@@ -64,7 +66,7 @@ def prefetch_probe(path: StrPath) -> contextlib.AbstractContextManager[None]:
     lazy = lookup(path)
     if lazy is None:
         return contextlib.nullcontext()
-    return _prefetching(lambda: [(lazy, span) for span in _quietly(probe_spans, path, [])])
+    return _prefetching(lambda: [(lazy, span) for span in _quietly(lambda: probe_spans(path), path, [])])
 
 
 @contextlib.contextmanager
@@ -79,9 +81,10 @@ def _prefetching(plan: Plan) -> Iterator[None]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _quietly(plan: Callable[[StrPath], Any], path: StrPath, nothing: Any) -> Any:
+def _quietly(read_index: Callable[[], T], path: StrPath, nothing: T) -> T:
+    """``read_index()``, or ``nothing`` where the file cannot say (the export meets the cause, or not)."""
     try:
-        return plan(path)
+        return read_index()
     except Exception as exc:  # noqa: BLE001 - a bad file or a failed read: the export meets it, or not
         log.debug("%s: no prefetch: %r", path, exc)
         return nothing
@@ -125,8 +128,9 @@ def _cut_spans(cuts: list[tuple[LazyInput, tuple[StrPath, float, float]]]
     ranges: dict[str, list[tuple[float, float]]] = {}
     for _, (path, start_s, end_s) in cuts:
         ranges.setdefault(str(path), []).append((start_s, end_s))
-    spans = {path: _quietly(lambda p, w=wanted: byte_spans(p, w), path, [None] * len(wanted))
-             for path, wanted in ranges.items()}  # one open and one index walk per input
+    spans: dict[str, list[tuple[int, int] | None]] = {}
+    for path, wanted in ranges.items():  # one open and one index walk per input
+        spans[path] = _quietly(lambda: byte_spans(path, wanted), path, [None] * len(wanted))  # noqa: B023 - called at once
     return [(lazy, spans[str(path)].pop(0)) for lazy, (path, _, _) in cuts]  # in the export's order
 
 
@@ -136,27 +140,36 @@ def probe_spans(path: StrPath) -> list[tuple[int, int]]:
     from a third and two thirds of the way in, and, for an MP4 with B-frames, the last
     seconds (where it reads the video's end). Only where the index lists every video packet
     (MP4/MOV, AVI); a span is a hint, rounded to blocks: a packet outside one is read on demand."""
+    if sniff_container(path) not in FULLY_INDEXED:
+        return []  # Matroska's index (Cues) lists key frames only; MPEG-TS has none
     with open_media(path, readahead=False) as container:
-        if not container.streams.video or container.format.name.startswith("matroska"):
-            return []  # Matroska's index (Cues) lists key frames only
+        if not container.streams.video:
+            return []
         video = container.streams.video[0]
         entries = list(video.index_entries)
         if not entries:
-            return []  # MPEG-TS: no index
+            return []
         stamps = [e.timestamp for e in entries]
         tb = video.time_base
+
+        def from_time(seconds: float) -> int:
+            # The index holds decode times and the seeks aim at presentation times: with
+            # B-frames FFmpeg lands a few packets before the entry at that time.
+            return max(0, bisect.bisect_right(stamps, seconds / tb) - 1 - SEEK_SLACK_PACKETS)
+
         # The sampling reads one packet past its count (to learn that it has them all).
         spans = [_entries_span(entries[:SAMPLE_PACKETS + 1])]
         file_s = container.duration / av.time_base if container.duration else 0.0
         first_s = (container.start_time or 0) / av.time_base
-        if file_s > 0:
+        if file_s > 0:  # the windows of frame_rate.sampled_period
             for fraction in WINDOW_FRACTIONS:
-                at = max(0, bisect.bisect_right(stamps, (first_s + fraction * file_s) / tb) - 1)
-                spans.append(_entries_span(entries[at:at + WINDOW_PACKETS + 1]))
-            iso = {"mp4", "mov"} & set(container.format.name.split(","))
-            if iso and video.duration is not None and video.codec_context.has_b_frames:
-                at = max(0, bisect.bisect_right(stamps, (first_s + file_s - TAIL_SCAN_S) / tb) - 1)
-                spans.append(_entries_span(entries[at:]))
+                at = from_time(first_s + fraction * file_s)
+                spans.append(_entries_span(entries[at:at + SEEK_SLACK_PACKETS + WINDOW_PACKETS + 1]))
+        iso = {"mp4", "mov"} & set(container.format.name.split(","))
+        if iso and video.duration is not None and video.codec_context.has_b_frames:
+            # probe._video_duration reads from the video's own end, not the file's (audio can outlast it).
+            end_s = float((video.start_time or 0) * tb) + float(video.duration * tb)
+            spans.append(_entries_span(entries[from_time(end_s - TAIL_SCAN_S):]))
         return spans
 
 

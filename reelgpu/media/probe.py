@@ -69,11 +69,22 @@ def sniff_container(path: StrPath) -> str | None:
     return None
 
 
+# Containers whose index lists every video packet (MP4/MOV, AVI): the probe's reads of a remote
+# one are fetched ahead from it (prefetch.probe_spans) and need no read-ahead. Others' probe
+# reads (Matroska's last seconds, MPEG-TS's stream probing) are long runs that read-ahead speeds.
+FULLY_INDEXED = ("iso", "avi")
+
+
+def _probe_readahead(path: StrPath) -> bool:
+    return sniff_container(path) not in FULLY_INDEXED
+
+
 def open_media(path: StrPath, *, readahead: bool = True) -> av.container.InputContainer:
     """``av.open`` for reading an input: accepted demuxers only, local files only (no nested
     http:, concat:, data:... however the file asks). Every reader of an input uses this.
-    ``readahead=False`` for a reader that reads a bounded few packets (the probe's samples): a
-    remote input then fetches no blocks past what it reads (lazy_input.py)."""
+    ``readahead=False`` for a reader whose reads of a remote input are fetched ahead otherwise
+    (the probe's samples of an indexed file): it then fetches no blocks past what it reads
+    (lazy_input.py)."""
     lazy = lookup(path)  # a remote input read by byte range (lazy_input.py)
     source = lazy.reader(readahead=readahead, for_ffmpeg=True) if lazy is not None else str(path)
     return av.open(source, metadata_errors="ignore", options=dict(OPEN_OPTIONS))
@@ -93,7 +104,7 @@ def video_rate(path: StrPath) -> Fraction | None:
 
 @functools.lru_cache(maxsize=64)
 def _video_rate(path: str, _version: tuple[int, ...]) -> Fraction | None:
-    with open_media(path, readahead=False) as container:
+    with open_media(path, readahead=_probe_readahead(path)) as container:
         if not container.streams.video:
             return None
         stream = container.streams.video[0]
@@ -374,7 +385,7 @@ def _video_duration(container: av.container.InputContainer, vs: av.video.stream.
         # can end short of the last frame's presentation: frames missing (a variable rate) and
         # reordered made it a frame short, and the frame was lost (helper-42). The presentation
         # end, read from the last packets, is taken when it is at most a frame later.
-        last = _last_packet_end(container, vs, start + stated, start, frame_s)
+        last = _last_packet_end(container, vs, start + stated, start, frame_s, any_frame=True)
         if last is not None and stated < last - start <= stated + frame_s + 1e-6:
             return last - start
         return stated
@@ -401,20 +412,23 @@ def _held_for(stated_s: float | None, at_s: float, frame_s: float) -> float:
 
 
 def _last_packet_end(container: av.container.InputContainer, vs: av.video.stream.VideoStream,
-                     file_end: float | None, start: float, frame_s: float) -> float | None:
+                     file_end: float | None, start: float, frame_s: float, *, any_frame: bool = False) -> float | None:
     """When the video's last packet ends, in seconds (None if it cannot be read): from a seek
     to the file's last seconds, or, when the file states no end (or one no seek can reach),
     from here to the end. ``start`` is the video's first frame time: a hold is bounded by the
-    video before it, not by the timestamps' offset (a stream starting at 600 s)."""
+    video before it, not by the timestamps' offset (a stream starting at 600 s).
+
+    ``any_frame``: seek to any packet, not the key frame before (only times are read): for an
+    MP4, whose index lists every packet, so a long GOP (8 s from x264's defaults) is not read
+    too. Not for a file whose stated end can lie past its last packet (a Matroska segment
+    duration stretched by a forged packet duration): a seek there finds no packet at all."""
     tb = vs.time_base
     limit = _SCAN_PACKETS
     try:
         target = (file_end - TAIL_SCAN_S) / tb if file_end is not None else None
         # A forged duration can put the seek beyond 64-bit ticks: read the packets instead.
         if target is not None and math.isfinite(target) and abs(target) < 2**62:
-            # Any packet, not the key frame before: only times are read, and a long GOP (8 s
-            # from x264's defaults) would read that much more of a remote input.
-            container.seek(max(0, int(target)), stream=vs, backward=True, any_frame=True)
+            container.seek(max(0, int(target)), stream=vs, backward=True, any_frame=any_frame)
             limit = _TAIL_PACKETS
         else:
             rewind(container, vs)  # every packet, those the first frame's decoding took too
@@ -456,7 +470,7 @@ def probe(path: StrPath) -> MediaInfo:
         check_iso_structure(path)
     try:
         rate = video_rate(path)  # before the probe's own open: one demuxer index in memory at a time
-        container = open_media(path, readahead=False)
+        container = open_media(path, readahead=kind not in FULLY_INDEXED)
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise CorruptMedia(f"{path.name}: not a readable media file ({exc.__class__.__name__})") from None
     with container:
