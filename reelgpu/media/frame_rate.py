@@ -112,12 +112,28 @@ def sampled_period(container: av.container.InputContainer, stream: av.video.stre
     return period
 
 
-def nominal_rate(stream: av.video.stream.VideoStream, period_s: float | None = None) -> Fraction | None:
+def avi_average(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Fraction | None:
+    """An AVI's average frame rate from its index: the pictures (non-empty chunks) over the
+    stream's duration; None for other containers or without an index. FFmpeg's average counts
+    the header's frames, and an H.264 stream that the ffmpeg CLI copied into AVI (time base
+    1/60 for 30 fps) declares a frame per tick, twice its pictures: it read as 60 fps and every
+    picture was rendered twice (helper-49)."""
+    if container.format.name != "avi" or not stream.duration or not stream.time_base:
+        return None
+    pictures = sum(1 for entry in stream.index_entries if entry.size > 0)
+    seconds = Fraction(stream.duration) * Fraction(stream.time_base)
+    return Fraction(pictures) / seconds if pictures and seconds > 0 else None
+
+
+def nominal_rate(stream: av.video.stream.VideoStream, period_s: float | None = None,
+                 average: Fraction | None = None) -> Fraction | None:
     """The stream's frame rate: from the frames' spacing ``period_s`` (:func:`typical_period`)
     where that names one (:func:`_rate_from_spacing`), else from FFmpeg's guesses alone
-    (:func:`_rate_from_guesses`)."""
+    (:func:`_rate_from_guesses`). ``average`` replaces FFmpeg's average rate where it is known
+    better (:func:`avi_average`)."""
     average, base = (Fraction(r) if r else None
-                     for r in (stream.average_rate or stream.guessed_rate or stream.base_rate, stream.base_rate))
+                     for r in (average or stream.average_rate or stream.guessed_rate or stream.base_rate,
+                               stream.base_rate))
     # A spacing slower than the average is no frame rate: more frames came than it allows (60
     # fps on 1/100 s ticks: gaps of 1 and 2 ticks, the median of 2 leaves the 1s out). 3 %
     # spare: averages over millisecond times run up to 2 % high.

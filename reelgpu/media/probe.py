@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import CorruptMedia, InputNotFound, LimitExceeded, UnsupportedMedia
 from ..result import StrPath
-from .frame_rate import nominal_rate, sampled_period
+from .frame_rate import avi_average, nominal_rate, sampled_period
 from .lazy_input import lookup, open_binary
 from .seek import rewind
 
@@ -112,7 +112,7 @@ def _video_rate(path: str, _version: tuple[int, ...]) -> Fraction | None:
             period = sampled_period(container, stream)
         except av.error.FFmpegError:  # unreadable packets: the decoder will say so
             period = None
-        rate = nominal_rate(stream, period)
+        rate = nominal_rate(stream, period, avi_average(container, stream))
         return rate.limit_denominator(1001) if rate else None  # 30000/1001, not an average's 450000/15001
 
 

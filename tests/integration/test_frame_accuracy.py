@@ -93,6 +93,27 @@ def test_avi_cuts_show_the_right_frames(tmp_path: Path, b_frames: int) -> None:
     assert shown(r.output) == [0, 1, 2, 3, 4, 73, 74, 75, 76, 77, 98, 99]
 
 
+@pytest.mark.parametrize("fps", [Fraction(30), Fraction(30000, 1001)])
+@pytest.mark.parametrize("b_frames", [0, 3])
+def test_h264_copied_into_avi_keeps_its_rate(tmp_path: Path, ffmpeg: str, fps: Fraction, b_frames: int) -> None:
+    """The ffmpeg CLI copying H.264 into AVI (``-c copy``) writes a time base of half a frame
+    and a header counting a frame per tick, twice the pictures: FFmpeg's average said 60 fps,
+    and every picture was rendered twice (helper-49). The index counts the pictures."""
+    import subprocess
+
+    mp4 = write_indexed(tmp_path / "clip.mp4", fps, 90, b_frames=b_frames)
+    avi = tmp_path / "copied.avi"
+    subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-i", str(mp4), "-c", "copy", str(avi)], check=True)
+    with av.open(str(avi)) as c:
+        assert c.streams.video[0].average_rate == 2 * fps  # the case
+    info = probe(avi)
+    assert info.fps == fps and info.frame_count == 90
+    r = reelgpu.annotate(avi, tmp_path / "cut.mp4", {"clips": [{"start_time": 1.0, "end_time": 2.0}]}, device="cpu")
+    assert r.fps == pytest.approx(float(fps))
+    first = int(fps * 1)  # on screen at 1.0 s: frame 30 at 30 fps, 29 at 29.97 (frame 30 comes at 1.001 s)
+    assert shown(r.output) == list(range(first, first + frame_count(1.0, fps)))
+
+
 @pytest.mark.parametrize("fps", [Fraction(30), Fraction(60), Fraction(30000, 1001), Fraction(25)])
 @pytest.mark.parametrize("audio", [False, True])
 def test_matroska_keeps_every_frame(tmp_path: Path, fps: Fraction, audio: bool) -> None:
