@@ -19,11 +19,11 @@ from .plan import Plan
 from .settings import MiB
 from .storage import ObjectInfo, Storage, StorageError
 
+log = logging.getLogger("handler.inputs")
+
 # Extensions kept on local copies; anything else becomes ".bin". FFmpeg picks demuxers partly by
 # file name (".m3u8" selects the HLS playlist reader, ".txt" the text renderer): a key's extension
 # must not choose how its bytes are read (the library also refuses such containers by content).
-log = logging.getLogger("handler.inputs")
-
 LOCAL_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".png", ".json"}
 
 
@@ -122,8 +122,10 @@ def _range_reader(storage: Storage, key: str, info: ObjectInfo, ctx: JobContext)
     only (a replaced object fails the job instead of mixing two files' bytes).
 
     Each GET first checks the job's deadline and cancel flag, as a download's progress callback
-    does: the export checks them between frames, but its probe and its audio reads come before
-    any frame, and on slow storage they alone ran 30 s past a 6 s deadline (helper-47)."""
+    does: on slow storage the reads before the first frame alone ran 30 s past a 6 s deadline
+    (helper-47). The library checks the export's ``cancel`` (``ctx.should_stop``) before each
+    fetch too; this check also covers the reads before the export (``range_reads_pay``) and
+    raises the job's own TIMEOUT or CANCELLED."""
 
     def fetch(offset: int, length: int) -> bytes:
         ctx.checkpoint()  # TIMEOUT or CANCELLED: the export stops at its next read

@@ -273,7 +273,7 @@ def test_cancel_stops_the_reads_before_the_first_frame(name: str, sample_30: Pat
 def test_one_exports_cancel_leaves_another_reading_the_same_input(sample_30: Path, tmp_path: Path) -> None:
     """Two exports of one lazy input: cancelling one fails none of the other's reads; its
     output is the export of the file (helper-48: 3 of 9 such overlays failed with Cancelled)."""
-    kind, spec = SPECS["overlay"]
+    spec = SPECS["overlay"][1]
     direct = tmp_path / "direct.mp4"
     reelgpu.overlay(sample_30, direct, spec, device="cpu")
     remote = FileRemote(sample_30)
